@@ -1,0 +1,254 @@
+"""A Llama-style decoder-only Transformer in one file, read top to bottom.
+
+RMSNorm -> rotary position embeddings -> grouped-query attention through scaled_dot_product_attention ->
+SwiGLU MLP -> blocks -> the model. Parameter names follow the Llama checkpoint layout (q_proj, gate_proj,
+input_layernorm...) so SmolLM2's weights load by name. Torch and the standard library only.
+"""
+import math
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class RMSNorm(nn.Module):
+    def __init__(self, dim: int, eps: float = 1e-5):
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # Normalise in float32 whatever the compute dtype: bf16 loses too much in the mean of squares.
+        x32 = x.float()
+        x32 = x32 * torch.rsqrt(x32.pow(2).mean(-1, keepdim=True) + self.eps)
+        return self.weight * x32.to(x.dtype)
+
+
+def rope_tables(head_dim: int, max_seq_len: int, theta: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """cos and sin tables, (max_seq_len, head_dim), in the half-split layout Llama checkpoints use."""
+    inv_freq = 1.0 / (theta ** (torch.arange(0, head_dim, 2, dtype=torch.float32) / head_dim))
+    angles = torch.outer(torch.arange(max_seq_len, dtype=torch.float32), inv_freq)  # (T, D/2)
+    angles = torch.cat([angles, angles], dim=-1)  # (T, D)
+    return angles.cos(), angles.sin()
+
+
+def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Rotate (B, H, T, D) by per-position angles; cos/sin are (B, 1, T, D)."""
+    first, second = x.chunk(2, dim=-1)
+    rotated = torch.cat([-second, first], dim=-1)
+    return (x * cos + rotated * sin).to(x.dtype)
+
+
+@dataclass
+class ModelConfig:
+    vocab_size: int = 49152
+    n_layer: int = 30
+    n_embd: int = 576
+    n_head: int = 9
+    n_kv_head: int = 3  # grouped-query attention: each K/V head serves n_head / n_kv_head query heads
+    intermediate_size: int = 1536
+    max_seq_len: int = 2048
+    rope_theta: float = 100000.0
+    norm_eps: float = 1e-5
+    tie_embeddings: bool = True
+    dropout: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.n_embd % self.n_head or self.n_head % self.n_kv_head:
+            raise ValueError("n_embd must divide by n_head, and n_head by n_kv_head")
+
+    @property
+    def head_dim(self) -> int:
+        return self.n_embd // self.n_head
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class KVCache:
+    """Keys and values for every layer, allocated once per request: (n_layer, B, n_kv_head, max_len, head_dim)."""
+
+    def __init__(self, config: ModelConfig, batch_size: int, max_len: int, device: torch.device, dtype: torch.dtype):
+        shape = (config.n_layer, batch_size, config.n_kv_head, max_len, config.head_dim)
+        self.keys = torch.zeros(shape, device=device, dtype=dtype)
+        self.values = torch.zeros(shape, device=device, dtype=dtype)
+        self.max_len = max_len
+
+    def update(self, layer: int, start: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Write (B, Hkv, T, D) at positions start..start+T and return everything cached so far."""
+        end = start + k.size(2)
+        self.keys[layer, :, :, start:end] = k
+        self.values[layer, :, :, start:end] = v
+        return self.keys[layer, :, :, :end], self.values[layer, :, :, :end]
+
+
+class Attention(nn.Module):
+    def __init__(self, config: ModelConfig, layer_index: int):
+        super().__init__()
+        self.layer_index = layer_index
+        self.n_head, self.n_kv_head, self.head_dim = config.n_head, config.n_kv_head, config.head_dim
+        self.q_proj = nn.Linear(config.n_embd, config.n_head * config.head_dim, bias=False)
+        self.k_proj = nn.Linear(config.n_embd, config.n_kv_head * config.head_dim, bias=False)
+        self.v_proj = nn.Linear(config.n_embd, config.n_kv_head * config.head_dim, bias=False)
+        self.o_proj = nn.Linear(config.n_head * config.head_dim, config.n_embd, bias=False)
+        self.dropout = config.dropout
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        cos: torch.Tensor,
+        sin: torch.Tensor,
+        mask: torch.Tensor | None,
+        cache: KVCache | None = None,
+        start_pos: int = 0,
+    ) -> torch.Tensor:
+        B, T, _ = x.shape
+        # (B, T, H*D) -> (B, H, T, D)
+        q = self.q_proj(x).view(B, T, self.n_head, self.head_dim).transpose(1, 2)
+        k = self.k_proj(x).view(B, T, self.n_kv_head, self.head_dim).transpose(1, 2)
+        v = self.v_proj(x).view(B, T, self.n_kv_head, self.head_dim).transpose(1, 2)
+        q, k = apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)
+        if cache is not None:
+            k, v = cache.update(self.layer_index, start_pos, k.to(cache.keys.dtype), v.to(cache.values.dtype))
+            k, v = k.to(q.dtype), v.to(q.dtype)
+        # Without a mask, a multi-token call is a plain causal prefill (SDPA's fused path) and a single token
+        # attends to everything cached; every other case (padding, chunked prefill) arrives with a mask.
+        is_causal = mask is None and T > 1
+        y = F.scaled_dot_product_attention(
+            q, k, v,
+            attn_mask=mask,
+            is_causal=is_causal,
+            dropout_p=self.dropout if self.training else 0.0,
+            enable_gqa=self.n_kv_head != self.n_head,
+        )
+        y = y.transpose(1, 2).reshape(B, T, self.n_head * self.head_dim)  # (B, H, T, D) -> (B, T, H*D)
+        return self.o_proj(y)
+
+
+class MLP(nn.Module):
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.gate_proj = nn.Linear(config.n_embd, config.intermediate_size, bias=False)
+        self.up_proj = nn.Linear(config.n_embd, config.intermediate_size, bias=False)
+        self.down_proj = nn.Linear(config.intermediate_size, config.n_embd, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))
+
+
+class Block(nn.Module):
+    """Pre-norm residual block: x + attn(norm(x)), then x + mlp(norm(x))."""
+
+    def __init__(self, config: ModelConfig, layer_index: int):
+        super().__init__()
+        self.input_layernorm = RMSNorm(config.n_embd, config.norm_eps)
+        self.self_attn = Attention(config, layer_index)
+        self.post_attention_layernorm = RMSNorm(config.n_embd, config.norm_eps)
+        self.mlp = MLP(config)
+        self.resid_dropout = nn.Dropout(config.dropout)
+
+    def forward(self, x, cos, sin, mask=None, cache=None, start_pos: int = 0) -> torch.Tensor:
+        x = x + self.resid_dropout(self.self_attn(self.input_layernorm(x), cos, sin, mask, cache, start_pos))
+        return x + self.resid_dropout(self.mlp(self.post_attention_layernorm(x)))
+
+
+def attention_mask_for(
+    padding_mask: torch.Tensor | None, query_len: int, start_pos: int, device: torch.device
+) -> torch.Tensor | None:
+    """Boolean (B, 1, T, S) mask, True = may attend: causal, and never to padded keys.
+
+    padding_mask is (B, S) with 1 for real tokens, covering every position up to start_pos + query_len.
+    A padded query position may still see itself, so no row is all-False (SDPA would give NaN there).
+    """
+    if padding_mask is None:
+        return None
+    key_len = start_pos + query_len
+    query_pos = torch.arange(start_pos, key_len, device=device)[:, None]  # (T, 1)
+    key_pos = torch.arange(key_len, device=device)[None, :]  # (1, S)
+    causal = key_pos <= query_pos  # (T, S)
+    keys_real = padding_mask[:, None, None, :key_len].bool()  # (B, 1, 1, S)
+    return (causal & keys_real) | (key_pos == query_pos)
+
+
+def positions_for(padding_mask: torch.Tensor | None, batch: int, query_len: int, start_pos: int, device) -> torch.Tensor:
+    """Position ids (B, T). With left padding the first real token is position 0, as transformers counts."""
+    if padding_mask is None:
+        return torch.arange(start_pos, start_pos + query_len, device=device).expand(batch, query_len)
+    positions = padding_mask.long().cumsum(-1) - 1
+    return positions.clamp(min=0)[:, start_pos : start_pos + query_len]
+
+
+class Transformer(nn.Module):
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.config = config
+        self.embed_tokens = nn.Embedding(config.vocab_size, config.n_embd)
+        self.embed_dropout = nn.Dropout(config.dropout)
+        self.layers = nn.ModuleList(Block(config, i) for i in range(config.n_layer))
+        self.norm = RMSNorm(config.n_embd, config.norm_eps)
+        self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
+        if config.tie_embeddings:
+            self.lm_head.weight = self.embed_tokens.weight
+        cos, sin = rope_tables(config.head_dim, config.max_seq_len, config.rope_theta)
+        self.register_buffer("rope_cos", cos, persistent=False)
+        self.register_buffer("rope_sin", sin, persistent=False)
+        self.apply(self._init_weights)
+        # Scale the residual projections down with depth so the residual stream's variance stays flat (GPT-2).
+        for name, param in self.named_parameters():
+            if name.endswith(("o_proj.weight", "down_proj.weight")):
+                nn.init.normal_(param, mean=0.0, std=0.02 / math.sqrt(2 * config.n_layer))
+
+    @staticmethod
+    def _init_weights(module: nn.Module) -> None:
+        if isinstance(module, (nn.Linear, nn.Embedding)):
+            nn.init.normal_(module.weight, mean=0.0, std=0.02)
+
+    def num_parameters(self, exclude_embeddings: bool = False) -> int:
+        total = sum(p.numel() for p in self.parameters())  # tied weights are counted once by parameters()
+        return total - self.embed_tokens.weight.numel() if exclude_embeddings else total
+
+    def new_cache(self, batch_size: int, max_len: int, dtype: torch.dtype | None = None) -> KVCache:
+        if max_len > self.config.max_seq_len:
+            raise ValueError(f"a cache of {max_len} positions exceeds the context of {self.config.max_seq_len}")
+        weight = self.embed_tokens.weight
+        return KVCache(self.config, batch_size, max_len, weight.device, dtype or weight.dtype)
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        *,
+        targets: torch.Tensor | None = None,
+        padding_mask: torch.Tensor | None = None,
+        cache: KVCache | None = None,
+        start_pos: int = 0,
+        last_only: bool = False,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """input_ids (B, T) -> (logits, loss).
+
+        targets: (B, T) next-token ids, -100 where the loss is masked (padding, prompts).
+        padding_mask: (B, start_pos + T), 1 for real tokens, 0 for (left) padding.
+        cache/start_pos: write keys and values at start_pos and attend over everything cached.
+        last_only: compute logits for the last position only (generation needs nothing else).
+        """
+        B, T = input_ids.shape
+        if start_pos + T > self.config.max_seq_len:
+            raise ValueError(f"sequence of {start_pos + T} tokens exceeds the context of {self.config.max_seq_len}")
+        if padding_mask is None and start_pos > 0 and T > 1:
+            # A chunk after cached tokens needs an offset causal mask, which SDPA's is_causal does not give.
+            padding_mask = torch.ones(B, start_pos + T, dtype=torch.long, device=input_ids.device)
+        positions = positions_for(padding_mask, B, T, start_pos, input_ids.device)  # (B, T)
+        cos = self.rope_cos[positions].unsqueeze(1)  # (B, 1, T, D)
+        sin = self.rope_sin[positions].unsqueeze(1)
+        mask = attention_mask_for(padding_mask, T, start_pos, input_ids.device)
+        x = self.embed_dropout(self.embed_tokens(input_ids))
+        for block in self.layers:
+            x = block(x, cos, sin, mask, cache, start_pos)
+        x = self.norm(x)
+        if last_only:
+            x = x[:, -1:, :]
+        logits = self.lm_head(x)
+        loss = None
+        if targets is not None:
+            loss = F.cross_entropy(logits.float().view(-1, logits.size(-1)), targets.reshape(-1), ignore_index=-100)
+        return logits, loss
