@@ -42,5 +42,8 @@ worker: install
 beat: install
 	$(VENV)/bin/celery -A shop beat --loglevel=info
 
+bench: install
+	for name in llm_generate llm_train recommender search chatbot web; do $(PY) -m bench.$$name || exit 1; done
+
 clean:
 	rm -rf var/aisle.sqlite3* var/staticfiles .pytest_cache

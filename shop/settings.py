@@ -112,6 +112,9 @@ USE_TZ = True
 STATIC_URL = "/static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = VAR_DIR / "staticfiles"
+# Development serves straight from STATICFILES_DIRS; production serves the collected, hashed files.
+WHITENOISE_AUTOREFRESH = not PRODUCTION
+WHITENOISE_USE_FINDERS = not PRODUCTION
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
@@ -160,6 +163,8 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Catalog, cart, checkout, orders, recommendations, support chat and copy generation.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Order status appears under several field names; one enum name keeps the schema (and check --deploy) clean.
+    "ENUM_NAME_OVERRIDES": {"OrderStatusEnum": "shop.models.OrderStatus"},
 }
 
 # Celery: a Redis broker when REDIS_URL is set; otherwise tasks run in-process (the embedded default).
