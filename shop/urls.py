@@ -8,6 +8,10 @@ from shop import health
 api_patterns = [
     path("", include("catalog.api_urls")),
     path("", include("shop.api_urls")),
+    path("", include("search.api_urls")),
+    path("", include("recommender.api_urls")),
+    path("", include("chatbot.api_urls")),
+    path("", include("copywriter.api_urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
 ]
@@ -19,6 +23,8 @@ urlpatterns = [
     path("readyz", health.readyz, name="readyz"),
     path("", include("shop.page_urls")),
     path("", include("catalog.urls")),
+    path("", include("search.urls")),
+    path("help/", include("chatbot.urls")),
 ]
 
 handler400 = "shop.error_views.bad_request"

@@ -1,0 +1,8 @@
+from django.urls import path
+
+from search import api
+
+urlpatterns = [
+    path("search/", api.SearchApi.as_view(), name="api-search"),
+    path("search/autocomplete/", api.AutocompleteApi.as_view(), name="api-search-autocomplete"),
+]

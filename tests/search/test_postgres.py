@@ -1,0 +1,44 @@
+"""What only PostgreSQL has: the tsvector document table, its GIN index and ts_rank weights. The rest of
+the suite runs on PostgreSQL too when DATABASE_URL points at one (as in CI)."""
+from django.db import connection
+
+from catalog.models import Product
+from search.backends import PostgresBackend, keyword_backend
+from search.selectors import _within, search_products
+
+
+def test_postgres_keeps_one_weighted_document_per_product_under_a_gin_index(require_postgres, small_catalog):
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM search_product_document")
+        assert cursor.fetchone()[0] == Product.objects.count()
+        cursor.execute("SELECT indexdef FROM pg_indexes WHERE tablename = 'search_product_document'")
+        assert any("USING gin (document)" in row[0] for row in cursor.fetchall())
+        cursor.execute(
+            "SELECT document::text FROM search_product_document WHERE product_id = %s",
+            [small_catalog["black_jacket_m"].pk],
+        )
+        document = cursor.fetchone()[0]
+    assert "'jacket':5A" in document  # the title's words weigh A
+    assert "'roadster':" in document and "B" in document.split("'roadster':")[1].split(" ")[0]
+
+
+def test_postgres_uses_its_own_backend_and_ranks_title_matches_first(require_postgres, small_catalog, make_product):
+    assert isinstance(keyword_backend(), PostgresBackend)
+    make_product("Roadster Men Blue Shirt", brand="Roadster", description="Goes well with a denim jacket")
+    from search.services import index_products
+
+    index_products()
+
+    ranked = keyword_backend().ranked(["jacket"], within=_within(Product.objects.all()), limit=5)
+    assert ranked[0].pk == small_catalog["black_jacket_m"].pk
+    assert [p.title for p in search_products(query="denim jaket", mode="keyword").products][0] == (
+        "Roadster Men Black Denim Jacket"
+    )
+
+
+def test_deleting_a_product_cascades_to_its_document(require_postgres, small_catalog):
+    small_catalog["black_jacket_m"].delete()
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM search_product_document")
+        assert cursor.fetchone()[0] == Product.objects.count()

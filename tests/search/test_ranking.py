@@ -1,0 +1,80 @@
+import numpy as np
+
+from search import ranking
+from search.models import EMBEDDING_DIM
+from search.selectors import index_generation
+from search.services import index_generation_bump
+
+
+def test_reciprocal_rank_fusion_rewards_agreement_between_rankers():
+    fused = ranking.reciprocal_rank_fusion([[1, 2, 3], [3, 1, 4]], [1.0, 1.0], k=60)
+
+    assert sorted(fused, key=lambda pk: -fused[pk]) == [1, 3, 2, 4]
+    assert fused[1] == 1 / 61 + 1 / 62
+
+
+def test_reciprocal_rank_fusion_weights_each_ranker():
+    fused = ranking.reciprocal_rank_fusion([[1], [2]], [1.0, 2.0], k=60)
+
+    assert fused[2] == 2 * fused[1]
+
+
+def test_popularity_boost_grows_with_activity_and_conversion_but_stays_small():
+    none = ranking.popularity_boost(views=0, sales=0)
+    viewed = ranking.popularity_boost(views=100, sales=0)
+    sold = ranking.popularity_boost(views=100, sales=30)
+    huge = ranking.popularity_boost(views=10**9, sales=10**8)
+
+    assert none < viewed < sold < huge
+    assert huge < ranking.POPULARITY_WEIGHT + ranking.CONVERSION_WEIGHT
+    # Not even a best seller outweighs the gap between first and second place in one ranker.
+    assert huge < 2 * (1 / 61 - 1 / 62) * 60
+
+
+def test_nearest_returns_the_most_similar_above_the_floor():
+    vectors = np.eye(4, EMBEDDING_DIM, dtype=np.float32)
+    index = ranking.SemanticIndex(1, "v", np.array([10, 20, 30, 40]), vectors)
+    query = np.zeros(EMBEDDING_DIM, dtype=np.float32)
+    query[:2] = [0.8, 0.6]
+
+    assert index.nearest(query, limit=3) == [(10, np.float32(0.8)), (20, np.float32(0.6))]
+    assert index.nearest(query, limit=1) == [(10, np.float32(0.8))]
+
+
+def test_vectors_reload_when_the_generation_moves_on(small_catalog, make_product, concept_embedder):
+    before = ranking.semantic_index(generation=index_generation())
+    assert ranking.semantic_index(generation=index_generation()) is before
+
+    make_product("Roadster Women Yellow Raincoat")
+    from search.services import index_products
+
+    index_products()
+    after = ranking.semantic_index(generation=index_generation())
+
+    assert after is not before and len(after.ids) == len(before.ids) + 1
+
+
+def test_query_vectors_are_computed_once_per_text(small_catalog, concept_embedder):
+    concept_embedder.calls.clear()
+
+    ranking.query_vector("red kurta")
+    ranking.query_vector("red kurta")
+    ranking.query_vector("blue kurta")
+
+    assert concept_embedder.calls == [1, 1]
+
+
+def test_a_generation_bump_counts_up(db):
+    assert index_generation() == 0
+    assert index_generation_bump() == 1
+    assert index_generation_bump() == 2
+
+
+def test_nearest_among_given_ids_ignores_the_others_and_unknown_ids():
+    vectors = np.eye(3, EMBEDDING_DIM, dtype=np.float32)
+    index = ranking.SemanticIndex(1, "v", np.array([10, 20, 30]), vectors)
+    query = np.zeros(EMBEDDING_DIM, dtype=np.float32)
+    query[:3] = [0.9, 0.5, 0.4]
+
+    assert [pk for pk, _ in index.nearest(query, limit=5, among=np.array([20, 30, 99]))] == [20, 30]
+    assert index.nearest(query, limit=5, among=np.array([], dtype=np.int64)) == []
