@@ -19,10 +19,10 @@ class RMSNorm(nn.Module):
         self.weight = nn.Parameter(torch.ones(dim))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dtype == torch.float32:  # one fused kernel; the same numbers as the unfused float32 formula
+            return F.rms_norm(x, self.weight.shape, self.weight, self.eps)
         # Normalise in float32 whatever the compute dtype: bf16 loses too much in the mean of squares.
-        x32 = x.float()
-        x32 = x32 * torch.rsqrt(x32.pow(2).mean(-1, keepdim=True) + self.eps)
-        return self.weight * x32.to(x.dtype)
+        return self.weight * F.rms_norm(x.float(), self.weight.shape, None, self.eps).to(x.dtype)
 
 
 def rope_tables(head_dim: int, max_seq_len: int, theta: float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -37,7 +37,8 @@ def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch
     """Rotate (B, H, T, D) by per-position angles; cos/sin are (B, 1, T, D)."""
     first, second = x.chunk(2, dim=-1)
     rotated = torch.cat([-second, first], dim=-1)
-    return (x * cos + rotated * sin).to(x.dtype)
+    y = x * cos + rotated * sin
+    return y if y.dtype == x.dtype else y.to(x.dtype)  # skipping no-op casts matters at ~1000 ops per token
 
 
 @dataclass
@@ -110,8 +111,11 @@ class Attention(nn.Module):
         v = self.v_proj(x).view(B, T, self.n_kv_head, self.head_dim).transpose(1, 2)
         q, k = apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)
         if cache is not None:
-            k, v = cache.update(self.layer_index, start_pos, k.to(cache.keys.dtype), v.to(cache.values.dtype))
-            k, v = k.to(q.dtype), v.to(q.dtype)
+            if cache.keys.dtype != k.dtype:  # e.g. a bf16 cache under float32 weights
+                k, v = cache.update(self.layer_index, start_pos, k.to(cache.keys.dtype), v.to(cache.keys.dtype))
+                k, v = k.to(q.dtype), v.to(q.dtype)
+            else:
+                k, v = cache.update(self.layer_index, start_pos, k, v)
         # Without a mask, a multi-token call is a plain causal prefill (SDPA's fused path) and a single token
         # attends to everything cached; every other case (padding, chunked prefill) arrives with a mask.
         is_causal = mask is None and T > 1
@@ -146,7 +150,8 @@ class Block(nn.Module):
         self.self_attn = Attention(config, layer_index)
         self.post_attention_layernorm = RMSNorm(config.n_embd, config.norm_eps)
         self.mlp = MLP(config)
-        self.resid_dropout = nn.Dropout(config.dropout)
+        # Identity when there is no dropout: even in eval mode nn.Dropout costs a dispatched op per call.
+        self.resid_dropout = nn.Dropout(config.dropout) if config.dropout > 0 else nn.Identity()
 
     def forward(self, x, cos, sin, mask=None, cache=None, start_pos: int = 0) -> torch.Tensor:
         x = x + self.resid_dropout(self.self_attn(self.input_layernorm(x), cos, sin, mask, cache, start_pos))
@@ -184,20 +189,26 @@ class Transformer(nn.Module):
         super().__init__()
         self.config = config
         self.embed_tokens = nn.Embedding(config.vocab_size, config.n_embd)
-        self.embed_dropout = nn.Dropout(config.dropout)
+        self.embed_dropout = nn.Dropout(config.dropout) if config.dropout > 0 else nn.Identity()
         self.layers = nn.ModuleList(Block(config, i) for i in range(config.n_layer))
         self.norm = RMSNorm(config.n_embd, config.norm_eps)
         self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
         if config.tie_embeddings:
             self.lm_head.weight = self.embed_tokens.weight
-        cos, sin = rope_tables(config.head_dim, config.max_seq_len, config.rope_theta)
-        self.register_buffer("rope_cos", cos, persistent=False)
-        self.register_buffer("rope_sin", sin, persistent=False)
+        self.init_rope_buffers()
         self.apply(self._init_weights)
         # Scale the residual projections down with depth so the residual stream's variance stays flat (GPT-2).
         for name, param in self.named_parameters():
             if name.endswith(("o_proj.weight", "down_proj.weight")):
                 nn.init.normal_(param, mean=0.0, std=0.02 / math.sqrt(2 * config.n_layer))
+
+    def init_rope_buffers(self, device: torch.device | str | None = None) -> None:
+        """(Re)compute the rotary tables, e.g. after building the model on the meta device to load weights."""
+        cos, sin = rope_tables(self.config.head_dim, self.config.max_seq_len, self.config.rope_theta)
+        if device is not None:
+            cos, sin = cos.to(device), sin.to(device)
+        self.register_buffer("rope_cos", cos, persistent=False)
+        self.register_buffer("rope_sin", sin, persistent=False)
 
     @staticmethod
     def _init_weights(module: nn.Module) -> None:
@@ -237,16 +248,20 @@ class Transformer(nn.Module):
         if padding_mask is None and start_pos > 0 and T > 1:
             # A chunk after cached tokens needs an offset causal mask, which SDPA's is_causal does not give.
             padding_mask = torch.ones(B, start_pos + T, dtype=torch.long, device=input_ids.device)
-        positions = positions_for(padding_mask, B, T, start_pos, input_ids.device)  # (B, T)
-        cos = self.rope_cos[positions].unsqueeze(1)  # (B, 1, T, D)
-        sin = self.rope_sin[positions].unsqueeze(1)
+        if padding_mask is None:  # every row at the same positions: a view of the tables, no gather
+            cos = self.rope_cos[start_pos : start_pos + T][None, None]  # (T, D) -> (1, 1, T, D)
+            sin = self.rope_sin[start_pos : start_pos + T][None, None]
+        else:
+            positions = positions_for(padding_mask, B, T, start_pos, input_ids.device)  # (B, T)
+            cos = self.rope_cos[positions].unsqueeze(1)  # (B, 1, T, D)
+            sin = self.rope_sin[positions].unsqueeze(1)
         mask = attention_mask_for(padding_mask, T, start_pos, input_ids.device)
         x = self.embed_dropout(self.embed_tokens(input_ids))
         for block in self.layers:
             x = block(x, cos, sin, mask, cache, start_pos)
-        x = self.norm(x)
         if last_only:
             x = x[:, -1:, :]
+        x = self.norm(x)
         logits = self.lm_head(x)
         loss = None
         if targets is not None:

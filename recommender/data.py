@@ -1,0 +1,183 @@
+"""Interaction sequences: loading, the leave-one-out split, padding, batching and negative sampling.
+
+Framework-free (numpy only), so offline evaluation and the tests run without Django. Sequences are
+kept in CSR form, one flat array of item indices plus per-user offsets, so every step below is a vectorised
+numpy operation rather than a Python loop over users. Item index 0 is padding; real items are 1..n_items.
+"""
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+
+@dataclass
+class Interactions:
+    """Every user's time-ordered items, CSR-style: user u's items are items[offsets[u]:offsets[u + 1]]."""
+
+    items: np.ndarray  # (total,) int64 item indices in 1..n_items
+    offsets: np.ndarray  # (n_users + 1,) int64
+    item_ids: list[str]  # item_ids[i - 1] is the external id of item index i
+
+    @property
+    def n_users(self) -> int:
+        return len(self.offsets) - 1
+
+    @property
+    def n_items(self) -> int:
+        return len(self.item_ids)
+
+    @property
+    def lengths(self) -> np.ndarray:
+        return np.diff(self.offsets)
+
+    @classmethod
+    def from_sequences(cls, sequences: Sequence[Sequence[str]], vocabulary: Sequence[str] = ()) -> "Interactions":
+        """Index external item ids; ids in `vocabulary` keep their positions (a trained model's items come first)."""
+        index = {item_id: i + 1 for i, item_id in enumerate(vocabulary)}
+        item_ids = list(vocabulary)
+        flat: list[int] = []
+        offsets = [0]
+        for sequence in sequences:
+            for item_id in sequence:
+                position = index.get(item_id)
+                if position is None:
+                    item_ids.append(item_id)
+                    position = index[item_id] = len(item_ids)
+                flat.append(position)
+            offsets.append(len(flat))
+        return cls(np.asarray(flat, dtype=np.int64), np.asarray(offsets, dtype=np.int64), item_ids)
+
+
+def read_sequences(path: str | Path, fmt: str) -> list[list[str]]:
+    """Read a dataset file as one list of external item ids per user, in time order.
+
+    fmt "pairs": `user item` per line in time order (SASRec files; one user's lines need not be contiguous).
+    fmt "lines": `user item1 item2 ...` per line. Blank lines are skipped; any other malformed line is an error.
+    """
+    if fmt not in {"pairs", "lines"}:
+        raise ValueError(f"unknown format {fmt!r}: expected 'pairs' or 'lines'")
+    by_user: dict[str, list[str]] = {}
+    with open(path, encoding="utf-8") as handle:
+        for line_number, line in enumerate(handle, start=1):
+            fields = line.split()
+            if not fields:
+                continue
+            if fmt == "pairs" and len(fields) != 2:
+                raise ValueError(f"{path}:{line_number}: expected 'user item', got {line.strip()!r}")
+            if fmt == "lines" and len(fields) < 2:
+                raise ValueError(f"{path}:{line_number}: expected 'user item1 item2 ...', got {line.strip()!r}")
+            by_user.setdefault(fields[0], []).extend(fields[1:])
+    if not by_user:
+        raise ValueError(f"{path}: no interactions")
+    return list(by_user.values())
+
+
+@dataclass
+class LeaveOneOut:
+    """The published protocol's split: per user with >= 3 actions, the last item is the test target and the
+    second-to-last the validation target; everything before is training. Shorter users are training only."""
+
+    data: Interactions
+    train_lengths: np.ndarray  # (n_users,) how many leading items of each sequence are training data
+    eval_users: np.ndarray  # users with >= 3 actions, the only ones validated and tested
+
+    @classmethod
+    def split(cls, data: Interactions) -> "LeaveOneOut":
+        lengths = data.lengths
+        evaluable = lengths >= 3
+        train_lengths = np.where(evaluable, lengths - 2, lengths)
+        return cls(data, train_lengths, np.flatnonzero(evaluable))
+
+    def valid_targets(self, users: np.ndarray) -> np.ndarray:
+        return self.data.items[self.data.offsets[users] + self.train_lengths[users]]
+
+    def test_targets(self, users: np.ndarray) -> np.ndarray:
+        return self.data.items[self.data.offsets[users] + self.train_lengths[users] + 1]
+
+    def train_sequences(self) -> tuple[np.ndarray, np.ndarray]:
+        """The training parts alone, CSR-style (items, offsets): what popularity and co-occurrence count."""
+        position = np.arange(len(self.data.items)) - np.repeat(self.data.offsets[:-1], self.data.lengths)
+        mask = position < np.repeat(self.train_lengths, self.data.lengths)
+        return self.data.items[mask], np.concatenate([[0], np.cumsum(self.train_lengths)])
+
+
+def left_pad(items: np.ndarray, starts: np.ndarray, ends: np.ndarray, width: int) -> np.ndarray:
+    """(len(starts), width) matrix holding each items[start:end]'s last `width` items, right-aligned, 0-padded.
+
+    Right alignment keeps the most recent item in the last column, where the model reads its prediction.
+    """
+    index = ends[:, None] - width + np.arange(width)[None, :]  # (U, width)
+    valid = index >= starts[:, None]
+    if len(items) == 0:
+        return np.zeros(index.shape, dtype=np.int64)
+    return np.where(valid, items[np.clip(index, 0, len(items) - 1)], 0)
+
+
+def history_matrix(split: LeaveOneOut, users: np.ndarray, stage: str, width: int) -> np.ndarray:
+    """Model input for validation (the training part) or test (training part + validation item)."""
+    starts = split.data.offsets[users]
+    ends = starts + split.train_lengths[users] + (1 if stage == "test" else 0)
+    return left_pad(split.data.items, starts, ends, width)
+
+
+@dataclass
+class TrainingPairs:
+    """Next-item training on every position: inputs[u, j] is followed by targets[u, j] (0 where padded)."""
+
+    inputs: np.ndarray  # (U, max_len)
+    targets: np.ndarray  # (U, max_len)
+    lengths: np.ndarray  # (U,) real positions per row
+
+    @classmethod
+    def from_split(cls, split: LeaveOneOut, max_len: int) -> "TrainingPairs":
+        keep = np.flatnonzero(split.train_lengths >= 2)  # one item alone has nothing to predict
+        starts = split.data.offsets[keep]
+        ends = starts + split.train_lengths[keep]
+        inputs = left_pad(split.data.items, starts, ends - 1, max_len)
+        targets = left_pad(split.data.items, starts + 1, ends, max_len)
+        return cls(inputs, targets, np.minimum(split.train_lengths[keep] - 1, max_len))
+
+    def batches(self, batch_size: int, rng: np.random.Generator) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Shuffled batches, each cut to its longest row: rows are sorted by length inside chunks of 50
+        batches, so short sequences (most of them, in shop data) do not pay for 50 columns of padding."""
+        order = rng.permutation(len(self.lengths))
+        chunk = batch_size * 50
+        batches = []
+        for begin in range(0, len(order), chunk):
+            rows = order[begin : begin + chunk]
+            rows = rows[np.argsort(self.lengths[rows], kind="stable")]
+            batches.extend(rows[i : i + batch_size] for i in range(0, len(rows), batch_size))
+        width_total = self.inputs.shape[1]
+        for batch_index in rng.permutation(len(batches)):
+            rows = batches[batch_index]
+            width = int(self.lengths[rows].max())
+            yield self.inputs[rows, width_total - width :], self.targets[rows, width_total - width :]
+
+
+def user_item_keys(split: LeaveOneOut, users: np.ndarray) -> np.ndarray:
+    """Sorted int64 keys row * (n_items + 1) + item for every item of each listed user (all their actions)."""
+    lengths = split.data.lengths[users]
+    rows = np.repeat(np.arange(len(users)), lengths)
+    starts = np.repeat(split.data.offsets[users], lengths)
+    within = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    keys = rows * (split.data.n_items + 1) + split.data.items[starts + within]
+    return np.unique(keys)
+
+
+def sample_negatives(split: LeaveOneOut, users: np.ndarray, count: int, rng: np.random.Generator) -> np.ndarray:
+    """(len(users), count) items drawn uniformly (with replacement, as the SASRec protocol does) from 1..n_items,
+    never one the user interacted with. Vectorised: draw all, then redraw only the collisions."""
+    n_items = split.data.n_items
+    stride = n_items + 1
+    owned = user_item_keys(split, users)
+    negatives = rng.integers(1, n_items + 1, size=(len(users), count))
+    rows = np.arange(len(users))[:, None]
+    for _ in range(1000):
+        keys = rows * stride + negatives
+        position = np.searchsorted(owned, keys).clip(max=len(owned) - 1)
+        clash = owned[position] == keys
+        if not clash.any():
+            return negatives
+        negatives[clash] = rng.integers(1, n_items + 1, size=int(clash.sum()))
+    raise ValueError("cannot sample negatives: some user has interacted with (almost) every item")

@@ -1,0 +1,169 @@
+import numpy as np
+import pytest
+import torch
+
+from llm_core.model import ModelConfig, Transformer, attention_mask_for, positions_for
+from llm_core.smollm2 import load_model, save_model, unpermute_rotary
+from tests.llm_core.conftest import make_tiny_model, tiny_config
+
+
+def test_forward_returns_logits_for_every_position_and_a_scalar_loss(tiny_model):
+    ids = torch.randint(0, 259, (3, 10))
+    targets = ids.roll(-1, dims=1)
+    targets[:, -1] = -100
+
+    logits, loss = tiny_model(ids, targets=targets)
+
+    assert logits.shape == (3, 10, 259)
+    assert loss.shape == () and torch.isfinite(loss)
+
+
+def test_last_only_returns_the_final_position_of_the_full_forward(tiny_model):
+    ids = torch.randint(0, 259, (2, 9))
+
+    full, _ = tiny_model(ids)
+    last, _ = tiny_model(ids, last_only=True)
+
+    assert last.shape == (2, 1, 259)
+    torch.testing.assert_close(last[:, 0], full[:, -1], atol=1e-5, rtol=0)
+
+
+def test_tied_head_shares_the_embedding_and_is_counted_once():
+    model = Transformer(tiny_config())
+    untied = Transformer(tiny_config(tie_embeddings=False))
+
+    assert model.lm_head.weight is model.embed_tokens.weight
+    assert untied.num_parameters() - model.num_parameters() == 259 * 64
+
+
+def test_cached_token_by_token_decoding_matches_the_full_forward(tiny_model):
+    ids = torch.randint(0, 259, (2, 12))
+    full, _ = tiny_model(ids)
+    cache = tiny_model.new_cache(2, 12)
+
+    prefix, _ = tiny_model(ids[:, :5], cache=cache)
+    steps = [tiny_model(ids[:, t : t + 1], cache=cache, start_pos=t)[0] for t in range(5, 12)]
+
+    torch.testing.assert_close(torch.cat([prefix, *steps], dim=1), full, atol=1e-4, rtol=0)
+
+
+def test_chunked_prefill_after_cached_tokens_matches_the_full_forward(tiny_model):
+    ids = torch.randint(0, 259, (1, 12))
+    full, _ = tiny_model(ids)
+    cache = tiny_model.new_cache(1, 12)
+
+    first, _ = tiny_model(ids[:, :4], cache=cache)
+    second, _ = tiny_model(ids[:, 4:], cache=cache, start_pos=4)
+
+    torch.testing.assert_close(torch.cat([first, second], dim=1), full, atol=1e-4, rtol=0)
+
+
+def test_left_padded_batch_gives_each_row_its_unpadded_logits(tiny_model):
+    short, long = torch.randint(0, 259, (1, 5)), torch.randint(0, 259, (1, 9))
+    batch = torch.cat([torch.cat([torch.zeros(1, 4, dtype=torch.long), short], dim=1), long])  # (2, 9)
+    padding_mask = torch.tensor([[0] * 4 + [1] * 5, [1] * 9])
+
+    logits, _ = tiny_model(batch, padding_mask=padding_mask)
+
+    torch.testing.assert_close(logits[0, 4:], tiny_model(short)[0][0], atol=1e-4, rtol=0)
+    torch.testing.assert_close(logits[1], tiny_model(long)[0][0], atol=1e-4, rtol=0)
+
+
+def test_attention_mask_is_causal_hides_padding_and_never_leaves_a_row_empty():
+    padding_mask = torch.tensor([[0, 0, 1, 1]])
+
+    mask = attention_mask_for(padding_mask, query_len=4, start_pos=0, device=torch.device("cpu"))
+
+    assert mask.shape == (1, 1, 4, 4)
+    assert mask[0, 0].int().tolist() == [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 1, 1]]
+
+
+def test_positions_start_at_zero_on_the_first_real_token():
+    padding_mask = torch.tensor([[0, 0, 1, 1, 1], [1, 1, 1, 1, 1]])
+
+    positions = positions_for(padding_mask, 2, 1, 4, torch.device("cpu"))
+
+    assert positions.tolist() == [[2], [4]]
+
+
+def test_sequence_longer_than_the_context_is_rejected(tiny_model):
+    with pytest.raises(ValueError, match="exceeds the context of 128"):
+        tiny_model(torch.zeros(1, 129, dtype=torch.long))
+    with pytest.raises(ValueError, match="exceeds the context of 128"):
+        tiny_model.new_cache(1, 129)
+
+
+def test_config_rejects_heads_that_do_not_divide():
+    with pytest.raises(ValueError, match="divide"):
+        ModelConfig(n_embd=64, n_head=3)
+
+
+def test_saved_model_loads_back_tied_and_identical(tmp_path, tiny_model):
+    ids = torch.randint(0, 259, (1, 7))
+
+    save_model(tiny_model, tmp_path)
+    loaded = load_model(tmp_path)
+
+    assert loaded.lm_head.weight is loaded.embed_tokens.weight
+    torch.testing.assert_close(loaded(ids)[0], tiny_model(ids)[0], atol=0, rtol=0)
+
+
+def test_load_model_names_the_missing_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="config.json"):
+        load_model(tmp_path)
+
+
+def test_unpermute_rotary_inverts_llama_cpp_permutation():
+    # convert_hf_to_gguf.py's LlamaModel.permute, which the GGUF weights went through
+    def permute(weights: np.ndarray, n_head: int) -> np.ndarray:
+        return (
+            weights.reshape(n_head, 2, weights.shape[0] // n_head // 2, *weights.shape[1:])
+            .swapaxes(1, 2)
+            .reshape(weights.shape)
+        )
+
+    weight = np.random.default_rng(0).standard_normal((3 * 8, 5)).astype(np.float32)
+
+    assert np.array_equal(unpermute_rotary(permute(weight, 3), 3), weight)
+
+
+def test_model_built_on_meta_gets_real_rope_tables():
+    with torch.device("meta"):
+        model = Transformer(tiny_config())
+
+    model.init_rope_buffers("cpu")
+
+    reference = make_tiny_model()
+    torch.testing.assert_close(model.rope_cos, reference.rope_cos)
+    torch.testing.assert_close(model.rope_sin, reference.rope_sin)
+
+
+@pytest.mark.slow
+def test_smollm2_is_converted_once_to_an_atomic_cache_that_loads_in_seconds(smollm2):
+    import time
+
+    from llm_core.smollm2 import cache_dir, convert, load_smollm2
+
+    model, _ = smollm2  # the fixture converted (or found) the cache
+    directory = cache_dir()
+    weights_mtime = (directory / "model.safetensors").stat().st_mtime
+
+    started = time.perf_counter()
+    assert convert() == directory
+    reloaded, tokenizer = load_smollm2()
+    elapsed = time.perf_counter() - started
+
+    assert elapsed < 10  # typically ~1 s; generous for a busy CI machine
+    assert (directory / "model.safetensors").stat().st_mtime == weights_mtime  # not rewritten
+    assert sorted(p.name for p in directory.iterdir()) == [
+        "config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json",
+    ]
+    config = reloaded.config
+    assert (config.n_layer, config.n_embd, config.n_head, config.n_kv_head, config.intermediate_size) == (
+        30, 576, 9, 3, 1536,
+    )
+    assert (config.vocab_size, config.max_seq_len, config.rope_theta, config.tie_embeddings) == (
+        49152, 8192, 100000.0, True,
+    )
+    assert config.norm_eps == pytest.approx(1e-5)
+    assert model.num_parameters() == 134_515_008

@@ -1,0 +1,69 @@
+"""Reading datasets, the leave-one-out split, padding, training pairs and negative sampling."""
+import numpy as np
+import pytest
+
+from recommender.data import Interactions, LeaveOneOut, TrainingPairs, history_matrix, left_pad, read_sequences, sample_negatives
+
+
+def test_pairs_format_groups_lines_by_user_in_file_order(tmp_path):
+    path = tmp_path / "pairs.txt"
+    path.write_text("1 10\n2 30\n1 11\n\n1 12\n")
+    assert read_sequences(path, "pairs") == [["10", "11", "12"], ["30"]]
+
+
+def test_lines_format_reads_one_user_per_line(tmp_path):
+    path = tmp_path / "lines.txt"
+    path.write_text("u1 a b c\nu2 d e\n")
+    assert read_sequences(path, "lines") == [["a", "b", "c"], ["d", "e"]]
+
+
+@pytest.mark.parametrize("fmt, content", [("pairs", "1 2 3\n"), ("lines", "lonely\n"), ("csv", "1 2\n")])
+def test_malformed_files_are_refused_with_the_line_number(tmp_path, fmt, content):
+    path = tmp_path / "bad.txt"
+    path.write_text(content)
+    with pytest.raises(ValueError, match="bad.txt:1|unknown format"):
+        read_sequences(path, fmt)
+
+
+def test_leave_one_out_holds_out_the_last_two_items_of_users_with_three_or_more():
+    data = Interactions.from_sequences([["a", "b", "c", "d"], ["e", "f"], ["g", "h", "i"]])
+    split = LeaveOneOut.split(data)
+    assert split.train_lengths.tolist() == [2, 2, 1]
+    assert split.eval_users.tolist() == [0, 2]
+    assert [data.item_ids[i - 1] for i in split.valid_targets(split.eval_users)] == ["c", "h"]
+    assert [data.item_ids[i - 1] for i in split.test_targets(split.eval_users)] == ["d", "i"]
+    items, offsets = split.train_sequences()
+    assert [data.item_ids[i - 1] for i in items] == ["a", "b", "e", "f", "g"]
+    assert offsets.tolist() == [0, 2, 4, 5]
+
+
+def test_test_input_includes_the_validation_item_and_validation_input_does_not():
+    split = LeaveOneOut.split(Interactions.from_sequences([["a", "b", "c", "d"]]))
+    assert history_matrix(split, np.array([0]), "valid", 3).tolist() == [[0, 1, 2]]
+    assert history_matrix(split, np.array([0]), "test", 3).tolist() == [[1, 2, 3]]
+
+
+def test_left_pad_keeps_the_most_recent_items_right_aligned():
+    items = np.array([1, 2, 3, 4, 5])
+    assert left_pad(items, np.array([0, 3]), np.array([3, 5]), 2).tolist() == [[2, 3], [4, 5]]
+    assert left_pad(items, np.array([3]), np.array([5]), 4).tolist() == [[0, 0, 4, 5]]
+
+
+def test_training_pairs_predict_each_next_item_of_the_training_part():
+    split = LeaveOneOut.split(Interactions.from_sequences([["a", "b", "c", "d", "e"], ["x"]]))
+    pairs = TrainingPairs.from_split(split, max_len=4)
+    assert pairs.inputs.tolist() == [[0, 0, 1, 2]]
+    assert pairs.targets.tolist() == [[0, 0, 2, 3]]
+    inputs, targets = next(pairs.batches(8, np.random.default_rng(0)))
+    assert inputs.tolist() == [[1, 2]] and targets.tolist() == [[2, 3]]
+
+
+def test_negatives_never_include_any_of_the_users_items():
+    # User 0 owns items 1..45 of 50, so most uniform draws collide and must be redrawn.
+    sequences = [[str(i) for i in range(1, 46)]] + [[str(i)] for i in range(46, 51)]
+    split = LeaveOneOut.split(Interactions.from_sequences(sequences))
+    negatives = sample_negatives(split, np.array([0, 1]), 100, np.random.default_rng(0))
+    assert negatives.shape == (2, 100)
+    assert set(negatives[0].tolist()) <= {46, 47, 48, 49, 50}
+    assert 46 not in set(negatives[1].tolist())
+    assert negatives.min() >= 1 and negatives.max() <= 50
