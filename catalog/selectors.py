@@ -1,33 +1,21 @@
 """Catalog reads: the category tree, product listings with facets, sorting and pagination, keyword search,
 product detail, popular products, and the lookups other apps use (by id, slug, SKU).
 
-Every function runs a fixed number of queries, whatever the number of rows it returns. The category tree, a
-product page's data and (through catalog_cached()) the storefront's rendered listings are kept in Django's
-cache, stamped with version tokens that catalog.services replaces when it writes; see catalog_cached()."""
+Every function runs a fixed number of queries, whatever the number of rows it returns."""
 from __future__ import annotations
 
-import hashlib
-import random
 import re
-import uuid
-from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any
 
 from django.conf import settings
-from django.core.cache import cache
 from django.core.paginator import Page, Paginator
-from django.db.models import (
-    Case, Count, Exists, IntegerField, Max, Min, OuterRef, Prefetch, Q, QuerySet, Subquery, Sum, Value, When,
-)
-from django.db.models.functions import Coalesce
+from django.db.models import Case, Count, Exists, Max, Min, OuterRef, Prefetch, Q, QuerySet, Sum, Value, When
 
 from catalog.models import Audience, Category, Product, ShopperEvent, Variant
-
-T = TypeVar("T")
 
 SORT_CHOICES = [
     ("relevance", "Relevance"),
@@ -50,61 +38,6 @@ _BRAND_FACET_LIMIT = 25
 
 def low_stock_threshold() -> int:
     return getattr(settings, "CATALOG_LOW_STOCK_THRESHOLD", 5)
-
-
-# -------------------------------------------------------------------------------------------- caching
-
-# The version token of everything the storefront shows; catalog.services replaces it on catalog writes.
-CATALOG_VERSION_KEY = "catalog:version"
-
-
-def product_version_key(slug: str) -> str:
-    """The version token of one product page's data; catalog.services replaces it when its stock changes."""
-    return f"catalog:version:product:{cache_key_part(slug)}"
-
-
-def cache_key_part(text: str) -> str:
-    """`text` as part of a cache key: as it is when short and plain, else hashed (memcached refuses keys over
-    250 characters or with spaces, and Django warns about them whatever the backend)."""
-    if re.fullmatch(r"[-\w]{1,100}", text, flags=re.ASCII):
-        return text
-    return hashlib.sha1(text.encode()).hexdigest()
-
-
-def catalog_cache_seconds() -> int:
-    """How long a cached catalog read may live (at most; see catalog_cached()). Writes through catalog.services replace the version tokens
-    and so end it at once (everywhere when the cache is shared, as Redis is); this bounds how stale a read
-    can be after writes that bypass the services (admin edits, view and sales counters, and, with the
-    per-process LocMemCache, writes made in another process)."""
-    return getattr(settings, "CATALOG_CACHE_SECONDS", 60)
-
-
-def catalog_cached(*, key: str, compute: Callable[[], T], versions: Iterable[str] = ()) -> T:
-    """`compute()`'s value, from the cache when it was stored under the current catalog version (and the
-    current tokens of the further `versions` keys).
-
-    The value is stored with the tokens it was computed under, which are read in the same cache round trip
-    as the value, so a hit costs one cache read whatever the backend. A token replaced while `compute()`
-    ran leaves the stored value already out of date, never wrongly current."""
-    key = f"catalog:{key}"
-    version_keys = [CATALOG_VERSION_KEY, *versions]
-    found = cache.get_many([*version_keys, key])
-    tokens = tuple(found.get(name) or _version_start(name) for name in version_keys)
-    stamped = found.get(key)
-    if stamped is not None and stamped[0] == tokens:
-        return stamped[1]
-    value = compute()
-    # Entries filled together (at start-up, in a busy minute) would otherwise end together, and every worker
-    # would recompute every page at the same moment: their ends are spread over the last quarter of the life.
-    cache.set(key, (tokens, value), catalog_cache_seconds() * random.uniform(0.75, 1.0))
-    return value
-
-
-def _version_start(key: str) -> str:
-    # First use, or the cache dropped the token: any fresh one will do, since nothing is stored under it.
-    # Never expires by itself: a token that vanished would only cost recomputing what it stamped.
-    cache.add(key, uuid.uuid4().hex, timeout=None)
-    return cache.get(key) or ""
 
 
 # ------------------------------------------------------------------------------------------ categories
@@ -144,13 +77,8 @@ class CategoryTree:
 
 
 def category_tree(*, with_counts: bool = False) -> CategoryTree:
-    """All categories as a tree, cached (see catalog_cached(); on a miss one query, two with counts).
-    Categories are few, so one read of the whole table is cheaper than walking the tree level by level.
-    Each call returns its own copy, which the caller may change."""
-    return catalog_cached(key=f"category-tree:{int(with_counts)}", compute=lambda: _category_tree(with_counts))
-
-
-def _category_tree(with_counts: bool) -> CategoryTree:
+    """All categories as a tree (one query; two with counts). Categories are few, so one read of the whole
+    table is cheaper than walking the tree level by level."""
     nodes = {c.pk: CategoryNode(category=c) for c in Category.objects.all()}
     roots = []
     for node in nodes.values():
@@ -166,8 +94,7 @@ def _category_tree(with_counts: bool) -> CategoryTree:
 
 
 def category_by_slug(*, slug: str) -> Category | None:
-    node = category_tree().by_slug.get(slug)
-    return node.category if node else None
+    return Category.objects.filter(slug=slug).first()
 
 
 # -------------------------------------------------------------------------------------------- listing
@@ -293,18 +220,23 @@ def _active_products() -> QuerySet[Product]:
     return Product.objects.filter(is_active=True)
 
 
-def _stock_total() -> Coalesce:
-    """Units over the product's active variants, as a column. Only used where the rows are already cut to a
-    page by primary key: in a query that sorts and limits, a correlated subquery in the SELECT list would
-    run for every matching row before ORDER BY ... LIMIT."""
-    units = (
-        Variant.objects.filter(product=OuterRef("pk"), is_active=True)
+def _with_stock_totals(products: list[Product]) -> list[Product]:
+    """Set `stock_total` (units over active variants) on each product card, in one query for all of them.
+
+    Done once the page is known rather than as a subquery column: a correlated subquery in the SELECT list
+    is evaluated for every matching row before ORDER BY ... LIMIT, thousands of lookups for a page of 24."""
+    if not products:
+        return products
+    totals = dict(
+        Variant.objects.filter(product__in=[p.pk for p in products], is_active=True)
         .order_by()
         .values("product")
         .annotate(total=Sum("stock"))
-        .values("total")
+        .values_list("product", "total")
     )
-    return Coalesce(Subquery(units, output_field=IntegerField()), 0)
+    for product in products:
+        product.stock_total = totals.get(product.pk) or 0
+    return products
 
 
 def _filtered(queryset: QuerySet[Product], filters: ProductFilters, *, skip: str = "") -> QuerySet[Product]:
@@ -342,37 +274,17 @@ def _size_key(size: str) -> tuple[int, float, str]:
     return (1, float(number.group(1)) if number else 0.0, upper)
 
 
-def _facets(base: QuerySet[Product], filters: ProductFilters) -> tuple[Facets, int]:
-    """The facets, and how many products match every filter. Two queries when no brand, colour, audience or
-    price filter is set, plus one for each that is, whatever the catalog size.
-
-    One grouped query over the matching products (how many, and their price range, per brand, colour and
-    audience) gives the total and every facet whose own filter is not in use. A facet whose filter is in use
-    is counted without it, in a query of its own, so its counts show what choosing another value would give."""
-    breakdown = list(
-        _filtered(base, filters)
-        .order_by()
-        .values("brand", "colour", "audience")
-        .annotate(n=Count("id"), low=Min("price"), high=Max("price"))
-    )
-    in_use = {"brand": bool(filters.brands), "colour": bool(filters.colours), "audience": bool(filters.audiences)}
-
+def _facets(base: QuerySet[Product], filters: ProductFilters) -> Facets:
+    """Five queries, whatever the catalog size: brands, colours, sizes, audiences, price range."""
     def counts(field_name: str) -> list[tuple[str, int]]:
-        tally: Counter[str] = Counter()
-        if in_use[field_name]:
-            rows = (
-                _filtered(base, filters, skip=field_name)
-                .exclude(**{field_name: ""})
-                .order_by()
-                .values(field_name)
-                .annotate(n=Count("id"))
-            )
-            tally.update({row[field_name]: row["n"] for row in rows})
-        else:
-            for row in breakdown:
-                if row[field_name]:
-                    tally[row[field_name]] += row["n"]
-        return sorted(tally.items(), key=lambda item: (-item[1], item[0]))
+        rows = (
+            _filtered(base, filters, skip=field_name)
+            .exclude(**{field_name: ""})
+            .values(field_name)
+            .annotate(n=Count("id"))
+            .order_by("-n", field_name)
+        )
+        return [(row[field_name], row["n"]) for row in rows]
 
     chosen_brands = {b.lower() for b in filters.brands}
     brand_counts = counts("brand")
@@ -399,14 +311,8 @@ def _facets(base: QuerySet[Product], filters: ProductFilters) -> tuple[Facets, i
         (FacetValue(r["size"], r["size"], r["n"], r["size"] in filters.sizes) for r in size_rows),
         key=lambda f: _size_key(f.value),
     )
-    if filters.min_price is None and filters.max_price is None:
-        low = min((row["low"] for row in breakdown), default=None)
-        high = max((row["high"] for row in breakdown), default=None)
-    else:
-        prices = _filtered(base, filters, skip="price").aggregate(low=Min("price"), high=Max("price"))
-        low, high = prices["low"], prices["high"]
-    facets = Facets(brands, colours, sizes, audiences, low, high)
-    return facets, sum(row["n"] for row in breakdown)
+    prices = _filtered(base, filters, skip="price").aggregate(low=Min("price"), high=Max("price"))
+    return Facets(brands, colours, sizes, audiences, prices["low"], prices["high"])
 
 
 def product_listing(
@@ -417,14 +323,11 @@ def product_listing(
     An out-of-range or malformed `page` gives the nearest valid page."""
     tree = category_tree()
     base = _searchable(filters=filters, category=category, tree=tree)
-    facets, total = _facets(base, filters)
-    paginator = Paginator(_ordered(_filtered(base, filters), filters), page_size)
-    paginator.count = total  # already counted by the facets' query: no COUNT(*) of its own
-    page_obj = paginator.get_page(page)
+    page_obj = Paginator(_ordered(_filtered(base, filters), filters), page_size).get_page(page)
     return ProductListing(
         page=page_obj,
         products=products_by_ids(ids=page_obj.object_list),
-        facets=facets,
+        facets=_facets(base, filters),
         filters=filters,
         category=category,
         breadcrumbs=tree.ancestors(category.pk) if category else [],
@@ -531,16 +434,7 @@ def stock_state(units: int) -> str:
 
 
 def product_detail(*, slug: str) -> ProductDetail | None:
-    """An active product with its active variants (also set as `product.active_variants`) and breadcrumbs;
-    None if there is none. Cached (see catalog_cached()) under the product's own version too, which
-    catalog.services replaces whenever the product's stock changes: no query when warm, up to three when not."""
-    return catalog_cached(
-        key=f"product:{cache_key_part(slug)}", compute=lambda: _product_detail(slug),
-        versions=[product_version_key(slug)],
-    )
-
-
-def _product_detail(slug: str) -> ProductDetail | None:
+    """An active product with its active variants and breadcrumbs, in three queries; None if there is none."""
     variants = Variant.objects.filter(is_active=True).order_by("id")
     product = (
         _active_products()
@@ -578,16 +472,12 @@ def product_by_slug(*, slug: str, active_only: bool = True) -> Product | None:
 
 
 def products_by_ids(*, ids: Iterable[int], active_only: bool = True) -> list[Product]:
-    """Card-ready products (category selected, `stock_total` set) in the order of `ids`, in one query;
+    """Card-ready products (category selected, `stock_total` set) in the order of `ids`, in two queries;
     ids with no (active) product are skipped."""
     wanted = list(dict.fromkeys(int(pk) for pk in ids))
-    if not wanted:
-        return []
     queryset = _active_products() if active_only else Product.objects.all()
-    # .order_by(): the rows are put in the order of `ids` here, so the database need not sort them first.
-    rows = queryset.select_related("category").filter(pk__in=wanted).annotate(stock_total=_stock_total()).order_by()
-    found = {p.pk: p for p in rows}
-    return [found[pk] for pk in wanted if pk in found]
+    found = {p.pk: p for p in queryset.select_related("category").filter(pk__in=wanted)}
+    return _with_stock_totals([found[pk] for pk in wanted if pk in found])
 
 
 def variants_by_ids(*, ids: Iterable[int]) -> dict[int, Variant]:

@@ -7,18 +7,6 @@ from typing import Any, Callable
 import pytest
 
 from catalog.models import Audience, Category, Product, Variant
-from catalog.services import events_discard
-
-
-@pytest.fixture(autouse=True)
-def _page_events_written_after_each_response(settings):
-    """Pages defer their shopper events (catalog.services.event_record_deferred) and write them in batches;
-    here every response writes its own at once, so a test sees them as soon as the page is served, and no
-    test's queued events reach another. test_services_events.py covers the batching itself."""
-    settings.CATALOG_EVENT_MAX_DELAY_SECONDS = 0
-    events_discard()
-    yield
-    events_discard()
 
 
 @pytest.fixture
