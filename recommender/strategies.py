@@ -1,8 +1,9 @@
 """Recommendation strategies: a small base class and the chain each storefront block walks.
 
 A block asks its strategies in order for candidates until it has enough (after exclusions and the brand cap,
-which recommender.selectors applies); a strategy that fails is logged and skipped, so the chain always ends in
-"popular overall", which needs nothing but the catalog. The chains are chosen in settings:
+which recommender.selectors applies); a strategy that fails is logged and skipped. Every chain ends in a
+strategy that needs nothing but the catalog (popular in the category, popular overall), so a block fills
+whatever else fails. The chains are chosen in settings:
 
     RECOMMENDER_CHAINS = {"home": ["recommender.strategies.StoredStrategy", ...], ...}
 
@@ -40,7 +41,7 @@ class ShopperContext:
     purchased: frozenset[int] = frozenset()
     anchor: int | None = None  # the product whose page this is
     cart: tuple[int, ...] = ()  # product ids in the cart
-    focus_category_id: int | None = None  # the anchor's category, else the latest history item's
+    focus_category_id: int | None = None  # the anchor's category; without one, the latest seed's is looked up
 
     @property
     def seeds(self) -> tuple[int, ...]:

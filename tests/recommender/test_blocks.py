@@ -147,7 +147,7 @@ def test_the_tag_renders_nothing_for_an_unknown_page_or_without_a_request(store)
     assert _render('{% recommendations "home" %}') == ""
 
 
-def test_a_guest_home_block_filled_by_its_first_strategy_costs_three_queries(
+def test_a_guest_home_block_filled_by_its_first_strategy_costs_four_queries(
     shoppers, store, record_events, django_assert_num_queries
 ):
     session = SessionStore()
@@ -155,8 +155,8 @@ def test_a_guest_home_block_filled_by_its_first_strategy_costs_three_queries(
     record_events([store["pan"], store["pot"]], session_key=session.session_key)
     request = _request(session_key=session.session_key)
     selectors.recommendations_for(request=request, context="home", limit=2)  # warms the co-occurrence cache
-    # Recent events, purchases, then one product query for the co-occurrence picks; each further strategy
-    # reached (when the row is not full yet) adds one or two.
-    with django_assert_num_queries(3):
+    # Recent events, purchases, then the co-occurrence picks' products and their stock totals; each further
+    # strategy reached (when the row is not full yet) adds one or two.
+    with django_assert_num_queries(4):
         blocks = selectors.recommendations_for(request=request, context="home", limit=2)
     assert [item.source for item in blocks[0].items] == ["cooccurrence", "cooccurrence"]
