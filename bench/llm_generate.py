@@ -6,7 +6,8 @@ Both sides run in this process with the same thread count, greedy, EOS ignored s
 --new-tokens tokens per row. Runs are interleaved (ours, peer, ours, ...) with the order flipped every repeat,
 and each case reports medians, because the machine is shared and noisy. JSON lines; the last is the summary.
 
-Cases (the peer is always transformers' float32 LlamaForCausalLM.generate):
+Cases (the peer is always transformers' float32 LlamaForCausalLM.generate). Ours in float32 is served as
+llm_core.serving serves it: float32 weights pre-packed for oneDNN's matmul (quantize.pack_float32).
   fp32_batch1           ours: float32 with speculative decoding (an int4 copy drafts 4 tokens, the float32
                         model verifies them in one pass, so every token is the float32 model's argmax)
   fp32_batch1_no_draft  ours: plain float32 decoding, one token per pass
@@ -28,7 +29,7 @@ import torch
 from llm_core.device import configure_cpu_threads
 from llm_core.generate import generate
 from llm_core.model import Transformer
-from llm_core.quantize import int4_draft, perplexity, quantize_int8
+from llm_core.quantize import int4_draft, pack_float32, perplexity, quantize_int8
 from llm_core.smollm2 import gguf_path, load_smollm2
 
 QUESTIONS = [
@@ -101,9 +102,10 @@ def main(argv: list[str] | None = None) -> dict:
                     "loadavg": os.getloadavg()[0], "new_tokens": args.new_tokens, "repeats": args.repeats}})
 
     model, tokenizer = load_smollm2(args.model_dir)
+    draft = int4_draft(model)  # before packing: a packed model cannot be copied
+    pack_float32(model)
     int8_model, _ = load_smollm2(args.model_dir)
     quantize_int8(int8_model)
-    draft = int4_draft(model)
     peer = load_peer()
     n, pad = args.new_tokens, tokenizer.pad_id
     prompts = [tokenizer.encode(tokenizer.apply_chat_template([{"role": "user", "content": q}])) for q in QUESTIONS]

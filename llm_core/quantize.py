@@ -1,4 +1,5 @@
-"""Weight-only quantization for CPU inference, and the perplexity that measures what it costs.
+"""Weight formats for CPU inference (oneDNN-packed float32, int8, int4), and the perplexity that measures
+what quantization costs.
 
 int8 (serving): each nn.Linear becomes an Int8Linear, int8 weights with one symmetric scale per output
 channel (absmax / 127), a quarter of float32's bytes; activations stay floating point. Kernels measured on
@@ -22,6 +23,41 @@ import torch.nn.functional as F
 from torch import nn
 
 from llm_core.model import Transformer
+
+
+class PackedLinear(nn.Module):
+    """A bias-free float32 CPU linear layer whose weight is pre-packed in oneDNN's blocked layout.
+
+    Same float32 math as nn.Linear, through oneDNN's matmul instead of MKL's: measured on the dev box at
+    SmolLM2's shapes, 1.1x faster at one token, ~1.4-1.9x at 5-8 rows (speculative verification, batches),
+    1.2-1.3x on prefills. Results differ from nn.Linear only by float32 rounding (~1e-6 relative). The packed
+    weight is opaque: inference only, and it cannot be deep-copied or saved.
+    """
+
+    PACK_FOR_ROWS = 8  # oneDNN picks the blocking for this many rows; it measured as fast as 1 at one row
+
+    def __init__(self, linear: nn.Linear):
+        super().__init__()
+        if linear.bias is not None or linear.weight.device.type != "cpu" or linear.weight.dtype != torch.float32:
+            raise ValueError("PackedLinear takes bias-free float32 linear layers on the CPU")
+        self.in_features, self.out_features = linear.in_features, linear.out_features
+        packed = torch.ops.mkldnn._reorder_linear_weight(linear.weight.detach(), self.PACK_FOR_ROWS)
+        self.register_buffer("weight", packed, persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.ops.mkldnn._linear_pointwise(x, self.weight, None, "none", [], "")
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, out_features={self.out_features}, onednn-packed float32"
+
+
+def pack_float32(model: nn.Module, skip: Sequence[str] = ()) -> nn.Module:
+    """Replace every float32 nn.Linear (except names in skip) by a PackedLinear, in place; returns the model.
+
+    A head tied to the embedding gets its own packed copy. Build any draft (int4_draft) before packing.
+    """
+    _replace_linears(model, lambda name, linear: PackedLinear(linear), skip)
+    return model
 
 
 def quantize_weight(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -155,13 +191,17 @@ class Int4Linear(_Int4PackLinear):
         return module
 
 
-def int4_draft(model: Transformer, group_size: int = 32) -> Transformer:
-    """A cheap copy of model to draft for speculative decoding: int4 blocks, an int8 head, the same embedding.
+def int4_draft(model: Transformer, group_size: int = 32, *, inplace: bool = False) -> Transformer:
+    """A cheap version of model to draft for speculative decoding: int4 blocks, an int8 head.
 
     The head keeps 8 bits because SmolLM2's embedding (which the head is tied to) was published as 8-bit.
+    By default model is left alone (a copy shares its embedding: lookups are read-only); inplace converts
+    model itself, for a throwaway copy. Either way model must be plain (not packed: pack_float32 after this).
     """
-    draft = copy.deepcopy(model)
-    draft.embed_tokens = model.embed_tokens  # read-only lookups: share rather than hold a second copy
+    draft = model
+    if not inplace:
+        draft = copy.deepcopy(model)
+        draft.embed_tokens = model.embed_tokens
 
     def convert(name: str, linear: nn.Linear) -> nn.Module:
         return Int8Linear.from_linear(linear) if name == "lm_head" else Int4Linear.from_linear(linear, group_size)

@@ -5,7 +5,9 @@ from torch import nn
 from llm_core.quantize import (
     Int4Linear,
     Int8Linear,
+    PackedLinear,
     int4_draft,
+    pack_float32,
     perplexity,
     quantize_int4_weight,
     quantize_int8,
@@ -71,6 +73,17 @@ def test_int8_model_stays_close_to_the_float_model():
     # weights amplify that to a few percent at the logits (the real model loses < 3% perplexity: slow test).
     assert ((q_logits - logits).norm() / logits.norm()) < 0.08
     assert (q_logits.argmax(-1) == logits.argmax(-1)).float().mean() >= 0.9
+
+
+def test_packed_float32_model_gives_the_same_logits(tiny_model):
+    ids = torch.randint(0, 259, (3, 20), generator=torch.Generator().manual_seed(0))
+    expected = tiny_model(ids)[0]
+
+    pack_float32(tiny_model)
+
+    assert isinstance(tiny_model.lm_head, PackedLinear) and isinstance(tiny_model.layers[1].mlp.down_proj, PackedLinear)
+    torch.testing.assert_close(tiny_model(ids)[0], expected, atol=1e-4, rtol=1e-5)  # float32 rounding only
+    torch.testing.assert_close(tiny_model(ids[:1, :1])[0], expected[:1, :1], atol=1e-4, rtol=1e-5)
 
 
 def test_perplexity_of_a_uniform_model_is_the_vocabulary_size(tiny_model):
@@ -139,3 +152,26 @@ def test_int4_draft_quantizes_blocks_to_4_bits_and_the_head_to_8_sharing_the_emb
     assert isinstance(draft.layers[0].mlp.up_proj, Int4Linear)
     assert draft.embed_tokens is tiny_model.embed_tokens
     assert isinstance(tiny_model.layers[0].mlp.up_proj, nn.Linear)  # the model itself is untouched
+
+
+@pytest.mark.slow
+def test_packed_smollm2_matches_the_plain_model(smollm2):
+    from llm_core.generate import generate
+    from llm_core.smollm2 import load_smollm2
+
+    model, tokenizer = smollm2
+    packed, _ = load_smollm2()
+    pack_float32(packed)
+    prompts = [
+        tokenizer.encode(tokenizer.apply_chat_template([{"role": "user", "content": q}]))
+        for q in ("Where is my order?", "Describe a blue denim jacket.")
+    ]
+
+    with torch.inference_mode():
+        ids = torch.tensor([prompts[0]])
+        diff = (packed(ids)[0].log_softmax(-1) - model(ids)[0].log_softmax(-1)).abs().max().item()
+    plain = generate(model, tokenizer, prompts, max_new_tokens=32, eos_token_ids=())
+    fast = generate(packed, tokenizer, prompts, max_new_tokens=32, eos_token_ids=())
+
+    assert diff < 1e-3
+    assert [r.token_ids for r in fast] == [r.token_ids for r in plain]
