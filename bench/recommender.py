@@ -244,7 +244,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--dataset", type=Path, default=VIDEO)
     parser.add_argument("--time-budget", type=float, default=14 * 60, help="seconds of training on the dataset")
-    parser.add_argument("--threads", type=int, default=2, help="torch threads for the offline training")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads for the offline training (see evaluate_recommender)")
     parser.add_argument("--skip-offline", action="store_true", help="only the serving cases")
     parser.add_argument("--shoppers", type=int, default=2000)
     parser.add_argument("--products", type=int, default=1000)

@@ -9,6 +9,11 @@ from recommender.training import TrainingConfig
 from shop.errors import ApplicationError
 
 
+# Measured on Video.txt: one thread trains an epoch in about 10 s of CPU; two threads took about as long with
+# cores to spare, and 12 times longer on a busy 2-core machine (OpenMP threads spin while waiting for a core).
+THREADS_HELP = "torch CPU threads (default 1: the model's tensors are too small to share well)"
+
+
 class Command(BaseCommand):
     help = "Train on shopper events (views, add-to-cart, purchases), stop early on validation NDCG@10, register."
 
@@ -19,7 +24,7 @@ class Command(BaseCommand):
         parser.add_argument("--batch-size", type=int, default=TrainingConfig.batch_size)
         parser.add_argument("--text", action="store_true", help="join MiniLM text vectors of the products")
         parser.add_argument("--no-activate", action="store_true", help="register without making it live")
-        parser.add_argument("--threads", type=int, default=2)
+        parser.add_argument("--threads", type=int, default=1, help=THREADS_HELP)
         parser.add_argument("--device", default="cpu")
         parser.add_argument("--seed", type=int, default=0)
         parser.add_argument("--json", action="store_true", help="print the metrics as JSON on the last line")
