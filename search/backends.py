@@ -163,8 +163,12 @@ class PostgresBackend(KeywordBackend):
             )
 
     def delete_orphans(self) -> int:
-        # The document table's foreign key cascades deletes, so there are never orphans to drop.
-        return 0
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"DELETE FROM {POSTGRES_DOCUMENT_TABLE} d "
+                "WHERE NOT EXISTS (SELECT 1 FROM catalog_product p WHERE p.id = d.product_id)"
+            )
+            return cursor.rowcount
 
     def analyze(self) -> None:
         # Without fresh statistics a just-filled table looks empty to the planner, which then probes the
