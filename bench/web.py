@@ -2,9 +2,12 @@
 
 Serves the demo store with gunicorn on PostgreSQL (loopback only), then loads home, category, product, search
 and add-to-cart (the API's POST /api/cart/items/), each against the floor of a trivial Django view on the same
-server (/healthz: routing, middleware and a JSON response, no template, no query). Cases run in interleaved
-repetitions so drift (other load, caches warming) hits every case alike; requests/s is the median over
-repetitions, p50/p95 come from every recorded request. Prints JSON lines; the last is the summary.
+server (/healthz: routing, middleware and a JSON response, no template, no query). An unrecorded round of
+every case warms the server first; cases then run in interleaved repetitions so drift (other load) hits every
+case alike; requests/s is the median over repetitions, p50/p95 come from every recorded request. Each case
+also reports the gunicorn workers' CPU time per request (from /proc, Linux only): on a machine shared with
+other load, requests/s swings with whatever else runs, while the CPU a request costs the server does not.
+Prints JSON lines; the last is the summary.
 """
 from __future__ import annotations
 
@@ -131,6 +134,22 @@ def start_gunicorn(env: dict[str, str], *, port: int, workers: int) -> subproces
         "--log-level", "warning",
     ]
     return subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
+def workers_cpu_seconds(master_pid: int) -> float:
+    """User + system CPU time the gunicorn workers (the master's children) have used so far; 0.0 where
+    there is no /proc."""
+    ticks = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            # After "pid (command)": state ppid ... with utime and stime at 11 and 12.
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # a process that ended meanwhile
+        if int(fields[1]) == master_pid:
+            total += (int(fields[11]) + int(fields[12])) / ticks
+    return total
 
 
 def wait_until_up(port: int, server: subprocess.Popen, *, timeout: float = 60) -> None:
@@ -276,9 +295,11 @@ def main(argv: list[str] | None = None) -> None:
         wait_until_up(port, server)
         emit({"bench": "web", "event": "start", "port": port, "workers": args.workers, "clients": args.clients,
               "requests_per_client": args.requests, "products": targets["products"]})
-        # Warm-up, not recorded: imports, template compilation and connection set-up in every worker.
+        # Warm-up, not recorded: imports, template compilation, connection set-up and the caches (each worker
+        # has its own) for every target URL. A full-size round, because a few requests per case leave most
+        # (worker, URL) pairs cold, and the first repetition would then measure cache filling, not serving.
         for case in cases:
-            run_case(case, port=port, targets=targets, clients=args.clients, requests_per_client=2, seed=0)
+            run_case(case, port=port, targets=targets, clients=args.clients, requests_per_client=args.requests, seed=0)
         for repetition in range(args.repetitions):
             if repetition and time.monotonic() - began > args.max_seconds:
                 emit({"bench": "web", "event": "time_limit", "repetitions_done": repetition})
@@ -286,12 +307,16 @@ def main(argv: list[str] | None = None) -> None:
             # Rotate the order each repetition so no case always runs first (or right after a heavy one).
             order = cases[repetition % len(cases):] + cases[:repetition % len(cases)]
             for case in order:
+                cpu_before = workers_cpu_seconds(server.pid)
                 result = run_case(case, port=port, targets=targets, clients=args.clients,
                                   requests_per_client=args.requests, seed=repetition + 1)
+                cpu_seconds = workers_cpu_seconds(server.pid) - cpu_before
+                result["server_cpu_ms"] = cpu_seconds / len(result["latencies"]) * 1000
                 results[case].append(result)
                 emit({"bench": "web", "case": case, "repetition": repetition, "rps": round(result["rps"], 1),
                       "p50_ms": round(percentile(result["latencies"], 0.5) * 1000, 2),
                       "p95_ms": round(percentile(result["latencies"], 0.95) * 1000, 2),
+                      "server_cpu_ms": round(result["server_cpu_ms"], 2),
                       "errors": len(result["errors"]), "error_statuses": sorted(set(result["errors"]))})
     finally:
         server.terminate()
@@ -301,16 +326,22 @@ def main(argv: list[str] | None = None) -> None:
             server.kill()
 
     trivial_rps = statistics.median(r["rps"] for r in results[TRIVIAL_CASE])
+    trivial_cpu_ms = statistics.median(r["server_cpu_ms"] for r in results[TRIVIAL_CASE])
     summary = []
     for case in PAGE_CASES:
         runs = results[case]
         latencies = [value for run in runs for value in run["latencies"]]
         rps = statistics.median(run["rps"] for run in runs)
+        cpu_ms = statistics.median(run["server_cpu_ms"] for run in runs)
         summary.append({
             "case": case, "unit": "req/s", "ours": round(rps, 1), "peer": round(trivial_rps, 1),
             "ratio": round(rps / trivial_rps, 3),
             "p50_ms": round(percentile(latencies, 0.5) * 1000, 2),
             "p95_ms": round(percentile(latencies, 0.95) * 1000, 2),
+            "server_cpu_ms": round(cpu_ms, 2),
+            # The trivial view's server CPU per request over this page's: what `ratio` would be if the
+            # server's CPU were the only limit, whatever else the machine is running.
+            "cpu_ratio": round(trivial_cpu_ms / cpu_ms, 3) if cpu_ms else None,
             "errors": sum(len(run["errors"]) for run in runs),
             "peer_name": "trivial view (floor)",
         })
@@ -318,6 +349,7 @@ def main(argv: list[str] | None = None) -> None:
     emit({"bench": "web", "clients": args.clients, "workers": args.workers,
           "trivial_p50_ms": round(percentile(trivial_latencies, 0.5) * 1000, 2),
           "trivial_p95_ms": round(percentile(trivial_latencies, 0.95) * 1000, 2),
+          "trivial_server_cpu_ms": round(trivial_cpu_ms, 2),
           "cases": summary})
 
 

@@ -1,21 +1,30 @@
 """Catalog reads: the category tree, product listings with facets, sorting and pagination, keyword search,
 product detail, popular products, and the lookups other apps use (by id, slug, SKU).
 
-Every function runs a fixed number of queries, whatever the number of rows it returns."""
+Every function runs a fixed number of queries, whatever the number of rows it returns. The category tree, a
+product page's data and (through catalog_cached()) the storefront's rendered listings are kept in Django's
+cache, stamped with version tokens that catalog.services replaces when it writes; see catalog_cached()."""
 from __future__ import annotations
 
+import hashlib
+import random
 import re
-from collections.abc import Iterable
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from django.conf import settings
+from django.core.cache import cache
 from django.core.paginator import Page, Paginator
 from django.db.models import Case, Count, Exists, Max, Min, OuterRef, Prefetch, Q, QuerySet, Sum, Value, When
 
 from catalog.models import Audience, Category, Product, ShopperEvent, Variant
+
+T = TypeVar("T")
 
 SORT_CHOICES = [
     ("relevance", "Relevance"),
@@ -38,6 +47,61 @@ _BRAND_FACET_LIMIT = 25
 
 def low_stock_threshold() -> int:
     return getattr(settings, "CATALOG_LOW_STOCK_THRESHOLD", 5)
+
+
+# -------------------------------------------------------------------------------------------- caching
+
+# The version token of everything the storefront shows; catalog.services replaces it on catalog writes.
+CATALOG_VERSION_KEY = "catalog:version"
+
+
+def product_version_key(slug: str) -> str:
+    """The version token of one product page's data; catalog.services replaces it when its stock changes."""
+    return f"catalog:version:product:{cache_key_part(slug)}"
+
+
+def cache_key_part(text: str) -> str:
+    """`text` as part of a cache key: as it is when short and plain, else hashed (memcached refuses keys over
+    250 characters or with spaces, and Django warns about them whatever the backend)."""
+    if re.fullmatch(r"[-\w]{1,100}", text, flags=re.ASCII):
+        return text
+    return hashlib.sha1(text.encode()).hexdigest()
+
+
+def catalog_cache_seconds() -> int:
+    """How long a cached catalog read may live, at most (see catalog_cached()). Writes through
+    catalog.services replace the version tokens and so end it at once (everywhere when the cache is shared,
+    as Redis is); this bounds how stale a read can be after writes that bypass the services (admin edits,
+    view and sales counters, and, with the per-process LocMemCache, writes made in another process)."""
+    return getattr(settings, "CATALOG_CACHE_SECONDS", 60)
+
+
+def catalog_cached(*, key: str, compute: Callable[[], T], versions: Iterable[str] = ()) -> T:
+    """`compute()`'s value, from the cache when it was stored under the current catalog version (and the
+    current tokens of the further `versions` keys).
+
+    The value is stored with the tokens it was computed under, which are read in the same cache round trip
+    as the value, so a hit costs one cache read whatever the backend. A token replaced while `compute()`
+    ran leaves the stored value already out of date, never wrongly current."""
+    key = f"catalog:{key}"
+    version_keys = [CATALOG_VERSION_KEY, *versions]
+    found = cache.get_many([*version_keys, key])
+    tokens = tuple(found.get(name) or _version_start(name) for name in version_keys)
+    stamped = found.get(key)
+    if stamped is not None and stamped[0] == tokens:
+        return stamped[1]
+    value = compute()
+    # Entries filled together (at start-up, in a busy minute) would otherwise end together, and every worker
+    # would recompute every page at the same moment: their ends are spread over the last quarter of the life.
+    cache.set(key, (tokens, value), catalog_cache_seconds() * random.uniform(0.75, 1.0))
+    return value
+
+
+def _version_start(key: str) -> str:
+    # First use, or the cache dropped the token: any fresh one will do, since nothing is stored under it.
+    # Never expires by itself: a token that vanished would only cost recomputing what it stamped.
+    cache.add(key, uuid.uuid4().hex, timeout=None)
+    return cache.get(key) or ""
 
 
 # ------------------------------------------------------------------------------------------ categories
@@ -77,8 +141,13 @@ class CategoryTree:
 
 
 def category_tree(*, with_counts: bool = False) -> CategoryTree:
-    """All categories as a tree (one query; two with counts). Categories are few, so one read of the whole
-    table is cheaper than walking the tree level by level."""
+    """All categories as a tree, cached (see catalog_cached(); on a miss one query, two with counts).
+    Categories are few, so one read of the whole table is cheaper than walking the tree level by level.
+    Each call returns its own copy, which the caller may change."""
+    return catalog_cached(key=f"category-tree:{int(with_counts)}", compute=lambda: _category_tree(with_counts))
+
+
+def _category_tree(with_counts: bool) -> CategoryTree:
     nodes = {c.pk: CategoryNode(category=c) for c in Category.objects.all()}
     roots = []
     for node in nodes.values():
@@ -94,7 +163,10 @@ def category_tree(*, with_counts: bool = False) -> CategoryTree:
 
 
 def category_by_slug(*, slug: str) -> Category | None:
-    return Category.objects.filter(slug=slug).first()
+    """The category with this slug, cached (see catalog_cached()); None if there is none."""
+    return catalog_cached(
+        key=f"category:{cache_key_part(slug)}", compute=lambda: Category.objects.filter(slug=slug).first()
+    )
 
 
 # -------------------------------------------------------------------------------------------- listing
@@ -274,17 +346,37 @@ def _size_key(size: str) -> tuple[int, float, str]:
     return (1, float(number.group(1)) if number else 0.0, upper)
 
 
-def _facets(base: QuerySet[Product], filters: ProductFilters) -> Facets:
-    """Five queries, whatever the catalog size: brands, colours, sizes, audiences, price range."""
+def _facets(base: QuerySet[Product], filters: ProductFilters) -> tuple[Facets, int]:
+    """The facets, and how many products match every filter. Two queries when no brand, colour, audience or
+    price filter is set, plus one for each that is, whatever the catalog size.
+
+    One grouped query over the matching products (how many, and their price range, per brand, colour and
+    audience) gives the total and every facet whose own filter is not in use. A facet whose filter is in use
+    is counted without it, in a query of its own, so its counts show what choosing another value would give."""
+    breakdown = list(
+        _filtered(base, filters)
+        .order_by()
+        .values("brand", "colour", "audience")
+        .annotate(n=Count("id"), low=Min("price"), high=Max("price"))
+    )
+    in_use = {"brand": bool(filters.brands), "colour": bool(filters.colours), "audience": bool(filters.audiences)}
+
     def counts(field_name: str) -> list[tuple[str, int]]:
-        rows = (
-            _filtered(base, filters, skip=field_name)
-            .exclude(**{field_name: ""})
-            .values(field_name)
-            .annotate(n=Count("id"))
-            .order_by("-n", field_name)
-        )
-        return [(row[field_name], row["n"]) for row in rows]
+        tally: Counter[str] = Counter()
+        if in_use[field_name]:
+            rows = (
+                _filtered(base, filters, skip=field_name)
+                .exclude(**{field_name: ""})
+                .order_by()
+                .values(field_name)
+                .annotate(n=Count("id"))
+            )
+            tally.update({row[field_name]: row["n"] for row in rows})
+        else:
+            for row in breakdown:
+                if row[field_name]:
+                    tally[row[field_name]] += row["n"]
+        return sorted(tally.items(), key=lambda item: (-item[1], item[0]))
 
     chosen_brands = {b.lower() for b in filters.brands}
     brand_counts = counts("brand")
@@ -311,8 +403,14 @@ def _facets(base: QuerySet[Product], filters: ProductFilters) -> Facets:
         (FacetValue(r["size"], r["size"], r["n"], r["size"] in filters.sizes) for r in size_rows),
         key=lambda f: _size_key(f.value),
     )
-    prices = _filtered(base, filters, skip="price").aggregate(low=Min("price"), high=Max("price"))
-    return Facets(brands, colours, sizes, audiences, prices["low"], prices["high"])
+    if filters.min_price is None and filters.max_price is None:
+        low = min((row["low"] for row in breakdown), default=None)
+        high = max((row["high"] for row in breakdown), default=None)
+    else:
+        prices = _filtered(base, filters, skip="price").aggregate(low=Min("price"), high=Max("price"))
+        low, high = prices["low"], prices["high"]
+    facets = Facets(brands, colours, sizes, audiences, low, high)
+    return facets, sum(row["n"] for row in breakdown)
 
 
 def product_listing(
@@ -323,11 +421,14 @@ def product_listing(
     An out-of-range or malformed `page` gives the nearest valid page."""
     tree = category_tree()
     base = _searchable(filters=filters, category=category, tree=tree)
-    page_obj = Paginator(_ordered(_filtered(base, filters), filters), page_size).get_page(page)
+    facets, total = _facets(base, filters)
+    paginator = Paginator(_ordered(_filtered(base, filters), filters), page_size)
+    paginator.count = total  # already counted by the facets' query: no COUNT(*) of its own
+    page_obj = paginator.get_page(page)
     return ProductListing(
         page=page_obj,
         products=products_by_ids(ids=page_obj.object_list),
-        facets=_facets(base, filters),
+        facets=facets,
         filters=filters,
         category=category,
         breadcrumbs=tree.ancestors(category.pk) if category else [],
@@ -434,7 +535,16 @@ def stock_state(units: int) -> str:
 
 
 def product_detail(*, slug: str) -> ProductDetail | None:
-    """An active product with its active variants and breadcrumbs, in three queries; None if there is none."""
+    """An active product with its active variants (also set as `product.active_variants`) and breadcrumbs;
+    None if there is none. Cached (see catalog_cached()) under the product's own version too, which
+    catalog.services replaces whenever the product's stock changes: no query when warm, up to three when not."""
+    return catalog_cached(
+        key=f"product:{cache_key_part(slug)}", compute=lambda: _product_detail(slug),
+        versions=[product_version_key(slug)],
+    )
+
+
+def _product_detail(slug: str) -> ProductDetail | None:
     variants = Variant.objects.filter(is_active=True).order_by("id")
     product = (
         _active_products()

@@ -1,24 +1,66 @@
 """Catalog writes: category and product upserts (used by the importers and the demo seeder), shopper events,
 and the stock lock helpers the checkout calls. Every function here owns its transaction, except the stock
-helpers, which run inside the caller's (the checkout's) transaction on purpose."""
+helpers, which run inside the caller's (the checkout's) transaction on purpose.
+
+Writes that change what the storefront shows end the cached reads that show it: catalog_cache_invalidate()
+for everything, product_cache_invalidate() for one product's page (see catalog.selectors.catalog_cached).
+Pages record their shopper events with event_record_deferred(), which batches the writes after responses."""
 from __future__ import annotations
 
+import atexit
 import hashlib
+import logging
+import threading
+import time
+import uuid
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.models import AnonymousUser
-from django.db import transaction
+from django.core.cache import cache
+from django.core.signals import request_finished
+from django.db import DatabaseError, connection, transaction
 from django.db.models import Case, Count, F, OuterRef, PositiveIntegerField, Subquery, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.text import slugify
 
 from catalog.models import Audience, Category, Product, ShopperEvent, Variant
+from catalog.selectors import CATALOG_VERSION_KEY, product_version_key
 from shop.errors import ApplicationError
+
+logger = logging.getLogger(__name__)
+
+# --------------------------------------------------------------------------------------------- cache
+
+
+def catalog_cache_invalidate() -> None:
+    """End every cached catalog read (see catalog.selectors.catalog_cached): for writes that change what
+    listings show."""
+    _versions_replace([CATALOG_VERSION_KEY])
+
+
+def product_cache_invalidate(*, slugs: Iterable[str]) -> None:
+    """End the cached page data of these products: for writes that change only their own page (stock)."""
+    _versions_replace([product_version_key(slug) for slug in set(slugs)])
+
+
+def _versions_replace(keys: list[str]) -> None:
+    # Inside a transaction the tokens are replaced now and again on commit: now, so reads later in the same
+    # transaction (and tests, which never commit) see the change; on commit, because another request may
+    # have cached the rows as they were before the commit under the tokens replaced now.
+    def replace() -> None:
+        cache.set_many({key: uuid.uuid4().hex for key in keys}, timeout=None)
+
+    replace()
+    if connection.in_atomic_block:
+        transaction.on_commit(replace)
+
 
 # --------------------------------------------------------------------------------------------- stock
 
@@ -95,6 +137,11 @@ def _stock_change(*, variants: dict[int, Variant], deltas: dict[int, int]) -> No
     # in-memory copies can be brought up to date without reading them back.
     if not deltas:
         return
+    # A product page shows the units left; listings show only whether a product can be bought (the "Out of
+    # stock" badge, the size facet), so only a variant selling out or coming back changes them.
+    product_cache_invalidate(slugs=[variants[pk].product.slug for pk in deltas])
+    if any((variants[pk].stock > 0) != (variants[pk].stock + delta > 0) for pk, delta in deltas.items()):
+        catalog_cache_invalidate()
     Variant.objects.filter(pk__in=deltas).update(
         stock=Case(
             *(When(pk=pk, then=F("stock") + delta) for pk, delta in deltas.items()),
@@ -109,6 +156,30 @@ def _stock_change(*, variants: dict[int, Variant], deltas: dict[int, int]) -> No
 # -------------------------------------------------------------------------------------------- events
 
 
+_KINDS = frozenset(ShopperEvent.Kind.values)
+_COUNTERS = {ShopperEvent.Kind.VIEW: "view_count", ShopperEvent.Kind.PURCHASE: "sales_count"}
+
+
+def _event_build(
+    *,
+    kind: str,
+    user: AbstractBaseUser | AnonymousUser | None,
+    session_key: str | None,
+    product: Product | None,
+    query: str,
+) -> ShopperEvent:
+    if kind not in _KINDS:
+        raise ValueError(f"unknown event kind {kind!r}")
+    return ShopperEvent(
+        kind=kind,
+        user=user if user is not None and user.is_authenticated else None,
+        session_key=(session_key or "")[:40],
+        product=product,
+        query=query.strip()[:200],
+        created_at=timezone.now(),
+    )
+
+
 def event_record(
     *,
     kind: str,
@@ -117,30 +188,141 @@ def event_record(
     product: Product | None = None,
     query: str = "",
 ) -> ShopperEvent:
-    """Record a shopper event: one INSERT, plus one F() UPDATE of the product's counter for views and
-    purchases. Reads nothing, so a page pays about a millisecond. `user` may be anonymous (stored as null)."""
-    if kind not in ShopperEvent.Kind.values:
-        raise ValueError(f"unknown event kind {kind!r}")
-    user = user if user is not None and user.is_authenticated else None
-    counter = {ShopperEvent.Kind.VIEW: "view_count", ShopperEvent.Kind.PURCHASE: "sales_count"}.get(kind)
-    with transaction.atomic():
-        event = ShopperEvent.objects.create(
-            kind=kind,
-            user=user,
-            session_key=(session_key or "")[:40],
-            product=product,
-            query=query.strip()[:200],
-            created_at=timezone.now(),
-        )
+    """Record a shopper event now: one INSERT, plus one F() UPDATE of the product's counter for views and
+    purchases. For events that belong to a caller's transaction (add to cart, purchase); a page view uses
+    event_record_deferred(). `user` may be anonymous (stored as null)."""
+    event = _event_build(kind=kind, user=user, session_key=session_key, product=product, query=query)
+    counter = _COUNTERS.get(kind)
+    # Inside the caller's transaction no savepoint is needed: a failure here fails the caller's block anyway.
+    with transaction.atomic(savepoint=False):
+        event.save(force_insert=True)
         if product is not None and counter:
             Product.objects.filter(pk=product.pk).update(**{counter: F(counter) + 1})
     return event
+
+
+def event_record_deferred(
+    *,
+    kind: str,
+    user: AbstractBaseUser | AnonymousUser | None = None,
+    session_key: str | None = "",
+    product: Product | None = None,
+    query: str = "",
+) -> None:
+    """Queue a shopper event (a product view, a search) to be written with others, after a response.
+
+    Costs the page microseconds instead of a transaction: the queue is written by events_flush() once a
+    response has gone out and it holds CATALOG_EVENT_BATCH_SIZE events (default 50) or its oldest is
+    CATALOG_EVENT_MAX_DELAY_SECONDS old (default 2), and when the process exits normally (a gunicorn worker
+    stopped or recycled, runserver reloading). The trade-off: events reach the table (and the view counter)
+    up to that delay late, and a process killed outright (SIGKILL, out of memory) loses what it held.
+
+    Inside a transaction (ATOMIC_REQUESTS, a test case) the event is written at once instead, as
+    event_record() does: it belongs to that transaction, to commit or roll back with it, and must not be
+    written later, outside it."""
+    if connection.in_atomic_block:
+        event_record(kind=kind, user=user, session_key=session_key, product=product, query=query)
+        return
+    event = _event_build(kind=kind, user=user, session_key=session_key, product=product, query=query)
+    _pending_events.add(event)
+
+
+class _PendingEvents:
+    """This process's queue of deferred events. Thread-safe: runserver and gthread workers serve requests
+    on several threads."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._events: list[tuple[str, ShopperEvent]] = []
+        self._oldest = 0.0
+        self._hooked = False
+
+    def add(self, event: ShopperEvent) -> None:
+        # Each event remembers the database it was recorded against: at the end of a test run the
+        # connection points back at the real database, and a test's events must not land there.
+        with self._lock:
+            if not self._events:
+                self._oldest = time.monotonic()
+            self._events.append((connection.settings_dict["NAME"], event))
+            if not self._hooked:
+                # Hooked on first use, so processes that never defer an event (Celery, commands) carry nothing.
+                request_finished.connect(_events_flush_when_due, dispatch_uid="catalog-events-flush")
+                atexit.register(events_flush)
+                self._hooked = True
+
+    def due(self) -> bool:
+        with self._lock:
+            if not self._events:
+                return False
+            full = len(self._events) >= getattr(settings, "CATALOG_EVENT_BATCH_SIZE", 50)
+            old = time.monotonic() - self._oldest >= getattr(settings, "CATALOG_EVENT_MAX_DELAY_SECONDS", 2)
+            return full or old
+
+    def take(self) -> list[ShopperEvent]:
+        """Empty the queue; returns the events recorded against the database now connected to."""
+        with self._lock:
+            taken, self._events = self._events, []
+        database = connection.settings_dict["NAME"]
+        kept = [event for name, event in taken if name == database]
+        if len(kept) < len(taken):
+            # Only a test run switches databases under a process (at its end, back to the real one).
+            logger.info("dropped %d shopper events recorded against another database", len(taken) - len(kept))
+        return kept
+
+
+_pending_events = _PendingEvents()
+
+
+def events_flush() -> int:
+    """Write the deferred events: one multi-row INSERT and one UPDATE per counter, in one transaction.
+    Returns how many were written. A database error is logged and the batch dropped: events are
+    analytics, and retrying a batch that fails for good would grow the queue without end."""
+    events = _pending_events.take()
+    if not events:
+        return 0
+    try:
+        with transaction.atomic():
+            ShopperEvent.objects.bulk_create(events)
+            _counters_add(events)
+    except DatabaseError:
+        logger.exception("could not write %d shopper events; dropped", len(events))
+        return 0
+    return len(events)
+
+
+def events_discard() -> int:
+    """Drop the deferred events without writing them; returns how many. For test suites, between tests."""
+    return len(_pending_events.take())
+
+
+def _counters_add(events: list[ShopperEvent]) -> None:
+    for kind, counter in _COUNTERS.items():
+        added = Counter(event.product_id for event in events if event.kind == kind and event.product_id)
+        if not added:
+            continue
+        # Row locks in primary-key order, like every other lock on these rows (checkout's purchase events),
+        # so two flushes, or a flush and a checkout, queue instead of deadlocking.
+        Product.objects.select_for_update().filter(pk__in=added).order_by("pk").values_list("pk").last()
+        # One UPDATE per distinct increment: nearly every product in a batch was seen once, so that is one or
+        # two plain statements, much cheaper to build and run than a CASE with a branch per product.
+        by_increment: dict[int, list[int]] = {}
+        for product_id, n in added.items():
+            by_increment.setdefault(n, []).append(product_id)
+        for n, ids in sorted(by_increment.items()):
+            Product.objects.filter(pk__in=ids).update(**{counter: F(counter) + n})
+
+
+def _events_flush_when_due(**kwargs: Any) -> None:
+    # request_finished: the response has been sent, so the shopper does not wait for the write.
+    if _pending_events.due():
+        events_flush()
 
 
 def product_counters_refresh() -> int:
     """Recompute every product's view_count and sales_count from the recorded events (for seeders that
     bulk-create events, and for ops after a clean-up). Returns the number of products updated."""
     with transaction.atomic():
+        catalog_cache_invalidate()  # "popular" orders listings by these counters
         return Product.objects.update(
             view_count=_event_count(ShopperEvent.Kind.VIEW), sales_count=_event_count(ShopperEvent.Kind.PURCHASE)
         )
@@ -238,6 +420,7 @@ def categories_ensure(*, paths: Iterable[Sequence[str]]) -> dict[tuple[str, ...]
     with transaction.atomic():
         existing = {c.slug: c for c in Category.objects.filter(slug__in=[category_slug(p) for p in ordered])}
         found: dict[tuple[str, ...], Category] = {}
+        created = False
         for path in ordered:  # parents come before their children
             slug = category_slug(path)
             category = existing.get(slug)
@@ -247,7 +430,10 @@ def categories_ensure(*, paths: Iterable[Sequence[str]]) -> dict[tuple[str, ...]
                     name=path[-1][:120], slug=slug, parent=parent, position=first_seen[path]
                 )
                 existing[slug] = category
+                created = True
             found[path] = category
+        if created:
+            catalog_cache_invalidate()
     return found
 
 
@@ -330,6 +516,8 @@ def products_upsert(*, records: Sequence[ProductRecord]) -> UpsertResult:
         result.variants_created, result.variants_updated = _write_variants(
             records=writable, product_ids=product_ids, stored=stored_variants, status=status
         )
+        if any(outcome != "unchanged" for outcome in status.values()):
+            catalog_cache_invalidate()
     result.created = sum(1 for s in status.values() if s == "created")
     result.updated = sum(1 for s in status.values() if s == "updated")
     result.unchanged = sum(1 for s in status.values() if s == "unchanged")

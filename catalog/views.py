@@ -1,16 +1,28 @@
 """Storefront pages: home, category listing, product, search. Thin: parse the query string, call selectors,
-record the shopper event, render. Malformed parameters are dropped rather than answered with an error."""
+record the shopper event, render. Malformed parameters are dropped rather than answered with an error.
+
+Each page's main content (everything between the header and the footer but the recommendation slot) is the
+same for every shopper who sends the same query string, so it is rendered once and kept through
+selectors.catalog_cached() until the catalog (or, for a product page, the product's stock) changes; the
+header (cart badge, account links, messages) and the product form's CSRF field are rendered per request."""
 from __future__ import annotations
 
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
 from django.conf import settings
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import render
+from django.template.backends.utils import csrf_input
+from django.template.loader import render_to_string
+from django.utils.safestring import SafeString, mark_safe
 
 from catalog import selectors
 from catalog.forms import ProductFilterForm
 from catalog.models import Category, ShopperEvent
 from catalog.selectors import ProductListing
-from catalog.services import event_record
+from catalog.services import event_record_deferred
 
 
 def _page_size() -> int:
@@ -42,26 +54,69 @@ def _session_key(request: HttpRequest) -> str:
     return request.session.session_key or ""
 
 
+@dataclass(frozen=True)
+class _Body:
+    """A page's cached main content, with what the rest of the page needs from the catalog: a hit then
+    reads nothing else (the whole category tree is large to unpickle on every request in a big catalog)."""
+
+    html: SafeString
+    nav_categories: list[Category] = field(default_factory=list)
+    category: Category | None = None
+    breadcrumbs: list[Category] = field(default_factory=list)
+    product_count: int = 0
+
+
+def _body_key(page: str, *parts: object, query: QueryDict | None = None) -> str:
+    # Listings are keyed by the whole query string, not just the valid filters: the sort form and the
+    # pagination links repeat it.
+    params = sorted((name, query.getlist(name)) for name in query) if query is not None else []
+    digest = hashlib.sha1(repr((parts, _page_size(), params)).encode()).hexdigest()
+    return f"page:{page}:{digest}"
+
+
+def _render_body(request: HttpRequest, template: str, context: dict[str, Any]) -> SafeString:
+    return SafeString(render_to_string(template, context, request=request))
+
+
+# Where a cached product page body takes the request's CSRF field. Text from the catalog is escaped when
+# rendered, so only the template itself can put "<!--" in the body.
+_CSRF_SLOT = mark_safe("<!-- csrf-field -->")
+
+
 def home(request: HttpRequest) -> HttpResponse:
-    tree = selectors.category_tree(with_counts=True)
-    context = {
-        "categories": [node for node in tree.roots if node.product_count],
-        "popular": selectors.popular_products(limit=getattr(settings, "CATALOG_HOME_POPULAR", 12)),
-        "nav_categories": [node.category for node in tree.roots],
-    }
-    return render(request, "catalog/home.html", context)
+    def body() -> _Body:
+        tree = selectors.category_tree(with_counts=True)
+        context = {
+            "categories": [node for node in tree.roots if node.product_count],
+            "popular": selectors.popular_products(limit=getattr(settings, "CATALOG_HOME_POPULAR", 12)),
+        }
+        html = _render_body(request, "catalog/partials/home_body.html", context)
+        return _Body(html, nav_categories=[node.category for node in tree.roots])
+
+    cached = selectors.catalog_cached(key=_body_key("home"), compute=body)
+    return render(request, "catalog/home.html", {"body": cached, "nav_categories": cached.nav_categories})
 
 
 def category(request: HttpRequest, slug: str) -> HttpResponse:
-    found = selectors.category_by_slug(slug=slug)
-    if found is None:
-        raise Http404("No such category")
-    listing = _listing(_filter_form(request), category=found)
+    def body() -> _Body:
+        found = selectors.category_by_slug(slug=slug)
+        if found is None:
+            raise Http404("No such category")  # not cached: an unknown slug costs one cached lookup
+        listing = _listing(_filter_form(request), category=found)
+        context = {"listing": listing, "sort_choices": _sort_choices(listing)}
+        return _Body(
+            _render_body(request, "catalog/partials/category_body.html", context),
+            nav_categories=listing.top_categories,
+            category=found,
+            breadcrumbs=listing.breadcrumbs,
+            product_count=listing.page.paginator.count,
+        )
+
+    cached = selectors.catalog_cached(key=_body_key("category", slug, query=request.GET), compute=body)
     context = {
-        "listing": listing,
-        "sort_choices": _sort_choices(listing),
-        "nav_categories": listing.top_categories,
-        "current_category_slug": listing.breadcrumbs[0].slug,
+        "body": cached,
+        "nav_categories": cached.nav_categories,
+        "current_category_slug": cached.breadcrumbs[0].slug,
     }
     return render(request, "catalog/category.html", context)
 
@@ -70,15 +125,27 @@ def product(request: HttpRequest, slug: str) -> HttpResponse:
     detail = selectors.product_detail(slug=slug)
     if detail is None:
         raise Http404("No such product")
-    event_record(
+    event_record_deferred(
         kind=ShopperEvent.Kind.VIEW, user=request.user, session_key=_session_key(request), product=detail.product
     )
+
+    def body() -> _Body:
+        context = {
+            "detail": detail,
+            "product": detail.product,
+            "max_quantity": min(getattr(settings, "CATALOG_MAX_LINE_QUANTITY", 10), max(detail.stock_total, 1)),
+            "csrf_slot": _CSRF_SLOT,
+        }
+        return _Body(_render_body(request, "catalog/partials/product_body.html", context))
+
+    cached = selectors.catalog_cached(
+        key=_body_key("product", slug), compute=body, versions=[selectors.product_version_key(slug)]
+    )
     context = {
-        "detail": detail,
         "product": detail.product,
+        "body": mark_safe(cached.html.replace(_CSRF_SLOT, csrf_input(request), 1)),  # both parts are safe
         "nav_categories": detail.top_categories,
         "current_category_slug": detail.breadcrumbs[0].slug if detail.breadcrumbs else "",
-        "max_quantity": min(getattr(settings, "CATALOG_MAX_LINE_QUANTITY", 10), max(detail.stock_total, 1)),
     }
     return render(request, "catalog/product.html", context)
 
@@ -86,22 +153,30 @@ def product(request: HttpRequest, slug: str) -> HttpResponse:
 def search(request: HttpRequest) -> HttpResponse:
     form = _filter_form(request)
     query = form.filters().q
-    if not query:
-        context = {
-            "query": "",
-            "nav_categories": [node.category for node in selectors.category_tree().roots],
-            "suggestions": selectors.popular_products(limit=8),
-        }
-        return render(request, "catalog/search.html", context)
-    listing = _listing(form, category=None)
+
+    def body() -> _Body:
+        if not query:
+            context: dict[str, Any] = {"query": "", "suggestions": selectors.popular_products(limit=8)}
+        else:
+            listing = _listing(form, category=None)
+            context = {
+                "listing": listing,
+                "sort_choices": _sort_choices(listing),
+                "query": query,
+                "suggestions": [] if listing.products else selectors.popular_products(limit=8),
+            }
+        html = _render_body(request, "catalog/partials/search_body.html", context)
+        return _Body(html, nav_categories=[node.category for node in selectors.category_tree().roots])
+
     # Asking for a further page of the same results is not a new search.
-    if (form.cleaned_data.get("page") or 1) == 1:
-        event_record(kind=ShopperEvent.Kind.SEARCH, user=request.user, session_key=_session_key(request), query=query)
+    if query and (form.cleaned_data.get("page") or 1) == 1:
+        event_record_deferred(
+            kind=ShopperEvent.Kind.SEARCH, user=request.user, session_key=_session_key(request), query=query
+        )
+    cached = selectors.catalog_cached(key=_body_key("search", query=request.GET), compute=body)
     context = {
-        "listing": listing,
-        "sort_choices": _sort_choices(listing),
         "query": query,
-        "nav_categories": listing.top_categories,
-        "suggestions": [] if listing.products else selectors.popular_products(limit=8),
+        "body": cached,
+        "nav_categories": cached.nav_categories,
     }
     return render(request, "catalog/search.html", context)

@@ -2,6 +2,7 @@
 carry the current filters through the sort form."""
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from decimal import Decimal
@@ -56,14 +57,21 @@ def _product_type(product: Product) -> str:
 def placeholder(product: Product, *, decorative: bool = False, css_class: str = "product-media") -> SafeString:
     """A tidy inline SVG standing in for a product photo: a swatch of the product's colour on a light tint,
     the initials of its type ("Trolley Bags" -> "TB") and the type's name. No image files are needed."""
-    swatch = _swatch(product.colour or product.title)
+    label = None if decorative else f"{product.title} (illustration)"
+    return _placeholder_svg(product.colour or product.title, _product_type(product), label, css_class)
+
+
+# A listing draws one per card, and most cards share a colour and a type with many others: the drawing is
+# kept per (colour, type, label, class) rather than escaped and assembled again each time.
+@functools.lru_cache(maxsize=4096)
+def _placeholder_svg(colour: str, kind: str, label: str | None, css_class: str) -> SafeString:
+    swatch = _swatch(colour)
     ink = "#1d1d1f" if _hex_luminance(swatch) > 0.6 else "#ffffff"
-    kind = _product_type(product)
     initials = "".join(word[0] for word in re.split(r"[\s-]+", kind) if word[:1].isalnum())[:2].upper() or "?"
-    if decorative:
+    if label is None:
         accessibility = mark_safe('aria-hidden="true" focusable="false"')
     else:
-        accessibility = format_html('role="img" aria-label="{}"', f"{product.title} (illustration)")
+        accessibility = format_html('role="img" aria-label="{}"', label)
     return format_html(
         '<svg class="{}" viewBox="0 0 300 400" xmlns="http://www.w3.org/2000/svg" {}>'
         '<rect width="300" height="400" fill="{}" opacity="0.16"/>'

@@ -7,6 +7,16 @@ from typing import Any, Callable
 import pytest
 
 from catalog.models import Audience, Category, Product, Variant
+from catalog.services import events_discard
+
+
+@pytest.fixture(autouse=True)
+def _no_queued_events_between_tests():
+    """Pages queue their shopper events when no transaction is open (catalog.services.event_record_deferred),
+    as in the transactional tests of test_services_events.py: nothing one test queued may reach the next."""
+    events_discard()
+    yield
+    events_discard()
 
 
 @pytest.fixture
