@@ -569,11 +569,34 @@ def _product_detail(slug: str) -> ProductDetail | None:
 
 
 def popular_products(*, limit: int = 12, category: Category | None = None) -> list[Product]:
-    """The best sellers (then most viewed) among active products, optionally within a category and below."""
+    """The best sellers (then most viewed) among active products, optionally within a category and below.
+    Cached (see catalog_cached()): every guest's recommendation blocks fall back to these lists."""
+    return catalog_cached(
+        key=f"popular:{category.pk if category is not None else 'all'}:{limit}",
+        compute=lambda: _popular_products(limit, category),
+    )
+
+
+def _popular_products(limit: int, category: Category | None) -> list[Product]:
     queryset = _active_products()
     if category is not None:
         queryset = queryset.filter(category_id__in=category_tree().descendant_ids(category.pk))
     return products_by_ids(ids=queryset.order_by(*_POPULAR_ORDER).values_list("pk", flat=True)[:limit])
+
+
+# Merchant copy a product shows: model fields, and lines kept in its attributes (catalog.services publishes it).
+COPY_FIELDS = ("description", "seo_title", "seo_description")
+COPY_ATTRIBUTES = ("promo_line", "features")
+
+
+def product_copy(*, product: Product, field: str) -> str:
+    """What `product` shows now as `field`, one of COPY_FIELDS or COPY_ATTRIBUTES ("" when it has none)."""
+    if field in COPY_ATTRIBUTES:
+        attributes = product.attributes if isinstance(product.attributes, dict) else {}
+        return str(attributes.get(field, ""))
+    if field not in COPY_FIELDS:
+        raise ValueError(f"not a copy field: {field!r}")
+    return getattr(product, field)
 
 
 def product_by_slug(*, slug: str, active_only: bool = True) -> Product | None:
