@@ -31,8 +31,8 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from catalog.models import Audience, Category, Product, ShopperEvent, Variant
-from catalog.selectors import CATALOG_VERSION_KEY, product_version_key
-from shop.errors import ApplicationError
+from catalog.selectors import CATALOG_VERSION_KEY, COPY_ATTRIBUTES, COPY_FIELDS, product_copy, product_version_key
+from shop.errors import ApplicationError, NotFoundError
 
 logger = logging.getLogger(__name__)
 
@@ -337,6 +337,42 @@ def _event_count(kind: str) -> Coalesce:
         .values("n")[:1]
     )
     return Coalesce(Subquery(per_product), 0)
+
+
+# ---------------------------------------------------------------------------------------------- copy
+
+
+def product_copy_update(*, product_id: int, field: str, text: str) -> str:
+    """Publish merchant copy to a product (a description, SEO title or meta description, a promo line or
+    feature bullets; see catalog.selectors.COPY_FIELDS and COPY_ATTRIBUTES) and return the text it replaced.
+    Empty text clears it. The product's updated_at moves on, so the search indexer picks the new text up,
+    and the cached pages that show it end."""
+    if field not in COPY_FIELDS + COPY_ATTRIBUTES:
+        raise ValueError(f"not a copy field: {field!r}")
+    if field in COPY_FIELDS:
+        limit = Product._meta.get_field(field).max_length
+        if limit and len(text) > limit:
+            raise ApplicationError(
+                "too_long", f"The {field.replace('_', ' ')} is {len(text)} characters; at most {limit} fit.",
+                fields={field: f"at most {limit} characters"},
+            )
+    with transaction.atomic():
+        product = Product.objects.select_for_update().filter(pk=product_id).first()
+        if product is None:
+            raise NotFoundError("product_not_found", "No such product.")
+        previous = product_copy(product=product, field=field)
+        if field in COPY_ATTRIBUTES:
+            attributes = dict(product.attributes) if isinstance(product.attributes, dict) else {}
+            if text:
+                attributes[field] = text
+            else:
+                attributes.pop(field, None)
+            changes: dict[str, Any] = {"attributes": attributes}
+        else:
+            changes = {field: text}
+        Product.objects.filter(pk=product_id).update(**changes, updated_at=timezone.now())
+        catalog_cache_invalidate()
+    return previous
 
 
 # ------------------------------------------------------------------------------------------- upserts

@@ -19,14 +19,14 @@ class CopyKind(models.TextChoices):
     BULLETS = "bullets", "Feature bullets"
 
 
-# kind -> where approving a draft publishes it: a Product field, or a key of Product.attributes for the kinds
-# the product has no field for (prompts.py keeps those keys out of the facts, so copy never grounds copy).
-PUBLISHED_FIELDS: dict[str, tuple[str, str]] = {
-    CopyKind.DESCRIPTION: ("field", "description"),
-    CopyKind.SEO_TITLE: ("field", "seo_title"),
-    CopyKind.SEO_META: ("field", "seo_description"),
-    CopyKind.PROMO: ("attributes", "promo_line"),
-    CopyKind.BULLETS: ("attributes", "features"),
+# kind -> the product copy field approving a draft publishes it to (catalog.selectors.COPY_FIELDS and
+# COPY_ATTRIBUTES; prompts.py keeps the attribute ones out of the facts, so copy never grounds copy).
+PUBLISHED_FIELDS: dict[str, str] = {
+    CopyKind.DESCRIPTION: "description",
+    CopyKind.SEO_TITLE: "seo_title",
+    CopyKind.SEO_META: "seo_description",
+    CopyKind.PROMO: "promo_line",
+    CopyKind.BULLETS: "features",
 }
 
 

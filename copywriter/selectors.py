@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from django.db.models import Count, Q, QuerySet
 
 from catalog.models import Product
-from catalog.selectors import category_tree
+from catalog import selectors as catalog_selectors
 from copywriter.models import PUBLISHED_FIELDS, CopyDraft, CopyJob, CopyJobItem, ItemStatus
 from copywriter.prompts import ProductFacts, facts_from_product
 
@@ -23,7 +23,7 @@ def products_with_facts(
         queryset = queryset.filter(pk__in=list(ids))
     if described_only:
         queryset = queryset.exclude(description="")
-    tree = category_tree()
+    tree = catalog_selectors.category_tree()
     for product in queryset:
         path = [category.name for category in tree.ancestors(product.category_id)]
         yield product, facts_from_product(product, category_path=path)
@@ -36,7 +36,7 @@ def known_brands() -> set[str]:
 
 def category_product_ids(*, category_id: int) -> list[int]:
     """Active products in a category and every category below it, oldest first."""
-    ids = category_tree().descendant_ids(category_id)
+    ids = catalog_selectors.category_tree().descendant_ids(category_id)
     return list(Product.objects.filter(category_id__in=ids, is_active=True).order_by("pk").values_list("pk", flat=True))
 
 
@@ -90,8 +90,4 @@ def draft_for_review(*, draft_id: int) -> CopyDraft | None:
 
 def current_copy(*, product: Product, kind: str) -> str:
     """What the product shows now for a kind of copy (what approving a draft of that kind replaces)."""
-    target, key = PUBLISHED_FIELDS[kind]
-    if target == "attributes":
-        attributes = product.attributes if isinstance(product.attributes, dict) else {}
-        return str(attributes.get(key, ""))
-    return getattr(product, key)
+    return catalog_selectors.product_copy(product=product, field=PUBLISHED_FIELDS[kind])

@@ -14,6 +14,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from catalog import services as catalog_services
 from catalog.models import Category, Product
 from copywriter import generation, grounding, selectors
 from copywriter.models import (
@@ -312,20 +313,5 @@ def copy_draft_feedback(*, draft: CopyDraft, value: int) -> CopyDraft:
 
 
 def _publish(*, product_id: int, kind: str, text: str) -> str:
-    """Write `text` as the product's copy of `kind` and return what it replaced.
-
-    The one place copywriter writes a product row, because catalog.services has no copy-update service yet
-    (asked of the catalog's owner: product_copy_update); the call moves there once it exists."""
-    product = Product.objects.select_for_update().get(pk=product_id)
-    target, key = PUBLISHED_FIELDS[kind]
-    previous = selectors.current_copy(product=product, kind=kind)
-    if target == "attributes":
-        attributes = dict(product.attributes) if isinstance(product.attributes, dict) else {}
-        if text:
-            attributes[key] = text
-        else:
-            attributes.pop(key, None)
-        Product.objects.filter(pk=product_id).update(attributes=attributes, updated_at=timezone.now())
-    else:
-        Product.objects.filter(pk=product_id).update(**{key: text}, updated_at=timezone.now())
-    return previous
+    """Write `text` as the product's copy of `kind` (through the catalog's service) and return what it replaced."""
+    return catalog_services.product_copy_update(product_id=product_id, field=PUBLISHED_FIELDS[kind], text=text)
