@@ -232,7 +232,16 @@ def recommendation_block(*, block: str, context: ShopperContext, limit: int = 8)
 def recommendations_for(
     *, request: HttpRequest, context: str, product: Product | None = None, limit: int = 8
 ) -> list[RecommendationBlock]:
-    """The blocks of a page context ("home", "product" with its product, "cart"), empty ones left out."""
+    """The blocks of a page context ("home", "product" with its product, "cart"), empty ones left out.
+
+    A shopper the shop knows nothing about (no history, purchases or cart: most guests) gets what every such
+    shopper gets on that page, so those blocks are computed once and cached with the catalog's reads."""
     shopper = shopper_context(request=request, anchor=product, with_cart=context == "cart")
-    blocks = [recommendation_block(block=key, context=shopper, limit=limit) for key in CONTEXT_BLOCKS[context]]
-    return [block for block in blocks if block.items]
+
+    def compute() -> list[RecommendationBlock]:
+        blocks = [recommendation_block(block=key, context=shopper, limit=limit) for key in CONTEXT_BLOCKS[context]]
+        return [block for block in blocks if block.items]
+
+    if shopper.history or shopper.purchased or shopper.cart:
+        return compute()
+    return catalog_selectors.catalog_cached(key=f"reco:{context}:{shopper.anchor}:{limit}", compute=compute)

@@ -1,4 +1,6 @@
 """The blocks on the real pages: home, product and cart render them into their reco-slot regions, escaped."""
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from shop import services as shop_services
@@ -46,3 +48,15 @@ def test_product_names_in_blocks_are_escaped(client, shoppers, store):
     slot = _slot(client.get(store["pan"].get_absolute_url()).content.decode(), "product")
 
     assert "<script>alert(1)</script>" not in slot and "&lt;script&gt;" in slot
+
+
+def test_a_guests_blocks_are_cached_but_never_served_to_a_shopper_with_a_history(client, shoppers, store):
+    home = reverse("catalog:home")
+    assert "Popular right now" in _slot(client.get(home).content.decode(), "home")
+    with CaptureQueriesContext(connection) as queries:
+        client.get(home)
+    assert queries.captured_queries == []
+
+    client.force_login(shoppers[0])
+    slot = _slot(client.get(home).content.decode(), "home")
+    assert "Because you viewed" in slot or "Because you bought" in slot
