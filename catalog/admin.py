@@ -8,10 +8,28 @@ from django.db.models.functions import Coalesce
 from django.http import HttpRequest
 
 from catalog.models import Category, Product, ShopperEvent, Variant
+from catalog.services import catalog_cache_invalidate
+
+
+class StorefrontEditAdmin(admin.ModelAdmin):
+    """An admin whose edits the storefront shows at once: saving (inlines included) or deleting ends the
+    cached catalog pages (see catalog.selectors.catalog_cached)."""
+
+    def save_related(self, request: HttpRequest, form, formsets, change: bool) -> None:
+        super().save_related(request, form, formsets, change)  # after save_model, and after the inlines
+        catalog_cache_invalidate()
+
+    def delete_model(self, request: HttpRequest, obj) -> None:
+        super().delete_model(request, obj)
+        catalog_cache_invalidate()
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
+        super().delete_queryset(request, queryset)
+        catalog_cache_invalidate()
 
 
 @admin.register(Category)
-class CategoryAdmin(admin.ModelAdmin):
+class CategoryAdmin(StorefrontEditAdmin):
     list_display = ["name", "slug", "parent", "position"]
     list_editable = ["position"]
     list_filter = [("parent", admin.RelatedOnlyFieldListFilter)]
@@ -44,7 +62,7 @@ class VariantInline(admin.TabularInline):
 
 
 @admin.register(Product)
-class ProductAdmin(admin.ModelAdmin):
+class ProductAdmin(StorefrontEditAdmin):
     list_display = ["title", "brand", "category", "audience", "price", "stock_total", "is_active", "updated_at"]
     list_filter = ["is_active", "audience", ("category", admin.RelatedOnlyFieldListFilter), BrandFilter]
     list_select_related = ["category"]
@@ -81,7 +99,7 @@ class ProductAdmin(admin.ModelAdmin):
 
 
 @admin.register(Variant)
-class VariantAdmin(admin.ModelAdmin):
+class VariantAdmin(StorefrontEditAdmin):
     list_display = ["sku", "product", "size", "colour", "price", "stock", "is_active"]
     list_editable = ["stock", "is_active"]
     list_filter = ["is_active", ("product__category", admin.RelatedOnlyFieldListFilter)]

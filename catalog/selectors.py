@@ -70,9 +70,9 @@ def cache_key_part(text: str) -> str:
 
 def catalog_cache_seconds() -> int:
     """How long a cached catalog read may live, at most (see catalog_cached()). Writes through
-    catalog.services replace the version tokens and so end it at once (everywhere when the cache is shared,
-    as Redis is); this bounds how stale a read can be after writes that bypass the services (admin edits,
-    view and sales counters, and, with the per-process LocMemCache, writes made in another process)."""
+    catalog.services (and the catalog admin) replace the version tokens and so end it at once (everywhere
+    when the cache is shared, as Redis is); this bounds how stale a read can be after writes that bypass
+    them (view and sales counters, and, with the per-process LocMemCache, writes made in another process)."""
     return getattr(settings, "CATALOG_CACHE_SECONDS", 60)
 
 

@@ -55,3 +55,28 @@ def test_admin_shopper_events_are_read_only(staff_client, shop_catalog):
     assert staff_client.get("/admin/catalog/shopperevent/add/").status_code == 403
     assert staff_client.post(f"/admin/catalog/shopperevent/{event.pk}/delete/", {"post": "yes"}).status_code == 403
     assert staff_client.get(f"/admin/catalog/shopperevent/{event.pk}/change/").status_code == 200
+
+
+def test_admin_edits_show_on_cached_storefront_pages_at_once(staff_client, shop_catalog):
+    women = shop_catalog["women"]
+    assert '<h1 class="page-title">Women</h1>' in staff_client.get("/c/women/").content.decode()  # cached now
+
+    response = staff_client.post(
+        f"/admin/catalog/category/{women.pk}/change/",
+        {"name": "Womenswear", "slug": "women", "parent": "", "position": women.position},
+    )
+
+    assert response.status_code == 302
+    assert '<h1 class="page-title">Womenswear</h1>' in staff_client.get("/c/women/").content.decode()
+
+
+def test_admin_deletes_show_on_cached_storefront_pages_at_once(staff_client, shop_catalog):
+    top = shop_catalog["products"]["white-top"]
+    assert "White Linen Top" in staff_client.get("/c/women/").content.decode()
+
+    staff_client.post(
+        "/admin/catalog/product/", {"action": "delete_selected", "_selected_action": [top.pk], "post": "yes"}
+    )
+
+    assert not Product.objects.filter(pk=top.pk).exists()
+    assert "White Linen Top" not in staff_client.get("/c/women/").content.decode()
