@@ -229,19 +229,26 @@ def recommendation_block(*, block: str, context: ShopperContext, limit: int = 8)
     return RecommendationBlock(key=block, title=BLOCK_TITLES[block], items=items)
 
 
+def shopper_is_unknown(shopper: ShopperContext) -> bool:
+    """No history, purchases or cart (most guests): such a shopper gets what every other one gets on a page."""
+    return not (shopper.history or shopper.purchased or shopper.cart)
+
+
+def blocks_for(*, shopper: ShopperContext, context: str, limit: int = 8) -> list[RecommendationBlock]:
+    """The blocks of a page context ("home", "product", "cart") for this shopper, empty ones left out."""
+    blocks = [recommendation_block(block=key, context=shopper, limit=limit) for key in CONTEXT_BLOCKS[context]]
+    return [block for block in blocks if block.items]
+
+
 def recommendations_for(
     *, request: HttpRequest, context: str, product: Product | None = None, limit: int = 8
 ) -> list[RecommendationBlock]:
-    """The blocks of a page context ("home", "product" with its product, "cart"), empty ones left out.
-
-    A shopper the shop knows nothing about (no history, purchases or cart: most guests) gets what every such
-    shopper gets on that page, so those blocks are computed once and cached with the catalog's reads."""
+    """The blocks of a page context for the request's shopper (product pages pass their product). An unknown
+    shopper's (shopper_is_unknown) are computed once and cached with the catalog's reads."""
     shopper = shopper_context(request=request, anchor=product, with_cart=context == "cart")
-
-    def compute() -> list[RecommendationBlock]:
-        blocks = [recommendation_block(block=key, context=shopper, limit=limit) for key in CONTEXT_BLOCKS[context]]
-        return [block for block in blocks if block.items]
-
-    if shopper.history or shopper.purchased or shopper.cart:
-        return compute()
-    return catalog_selectors.catalog_cached(key=f"reco:{context}:{shopper.anchor}:{limit}", compute=compute)
+    if not shopper_is_unknown(shopper):
+        return blocks_for(shopper=shopper, context=context, limit=limit)
+    return catalog_selectors.catalog_cached(
+        key=f"reco:{context}:{shopper.anchor}:{limit}",
+        compute=lambda: blocks_for(shopper=shopper, context=context, limit=limit),
+    )

@@ -138,7 +138,7 @@ def test_the_tag_renders_nothing_at_all_when_it_fails(monkeypatch, store):
     def explode(**kwargs):
         raise RuntimeError("database gone")
 
-    monkeypatch.setattr(selectors, "recommendations_for", explode)
+    monkeypatch.setattr(selectors, "blocks_for", explode)
     assert _render('{% recommendations "home" %}', request=_request()) == ""
 
 
