@@ -17,7 +17,6 @@ from tests.copywriter.tiny_model import tiny_model, tiny_tokenizer
 
 @pytest.fixture(autouse=True)
 def copy_settings(settings, tmp_path):
-    settings.ROOT_URLCONF = "tests.copywriter.urls_for_tests"
     settings.MODEL_DIR = tmp_path / "models"  # empty: no fine-tuned version, as on a fresh machine
     settings.VAR_DIR = tmp_path / "var"
     settings.COPY_DAILY_QUOTA = 500
