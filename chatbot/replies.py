@@ -30,7 +30,8 @@ GUEST_NOT_VERIFIED = "Sorry, I can't match that order number and e-mail address,
 NOTHING_CHANGED = "Okay, I haven't changed anything. Is there anything else I can help with?"
 
 # The fixed instruction generation runs under. Short on purpose: a 135M model follows a short instruction
-# better, and every prompt token is paid for in time to the first token. It holds no secrets.
+# better. Its keys and values are computed once per process (chatbot.generation), so its length does not
+# add to the time to the first token; the facts' length does. It holds no secrets.
 SYSTEM_INSTRUCTION = (
     "You are the support assistant of the Aisle shop. Reword the facts as one short, friendly reply to the "
     "customer. Add nothing that is not in the facts."
@@ -92,14 +93,29 @@ def base_model() -> tuple[Any, Any]:
 
 
 def _generated_pieces(facts_text: str) -> Iterator[str]:
-    from llm_core.generate import stream
+    from chatbot.generation import stream_wording
 
     model, tokenizer = base_model()
-    # The shopper's message is not in the prompt: the facts already answer it, and text a shopper wrote is
-    # the one place an instruction to the model could hide.
-    messages = [{"role": "system", "content": SYSTEM_INSTRUCTION}, {"role": "user", "content": facts_text}]
-    prompt = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True)
-    yield from stream(model, tokenizer, prompt, max_new_tokens=int(getattr(settings, "CHATBOT_MAX_NEW_TOKENS", 96)), temperature=0.0)
+    yield from stream_wording(model, tokenizer, instruction=SYSTEM_INSTRUCTION, facts=facts_text,
+                              max_new_tokens=int(getattr(settings, "CHATBOT_MAX_NEW_TOKENS", 96)), bf16_prefill=bf16_prefill(),
+                              facts_cache_size=int(getattr(settings, "CHATBOT_FACTS_CACHE_SIZE", 32)))
+
+
+def bf16_prefill() -> bool:
+    """Whether the facts are prefilled with bf16 matmuls where the CPU has them (CHATBOT_BF16_PREFILL, on by
+    default; off gives the all-float32 wording)."""
+    return bool(getattr(settings, "CHATBOT_BF16_PREFILL", True))
+
+
+def warm_generation() -> None:
+    """Load the wording model and its instruction cache now (worker start), not on a shopper's first reply.
+    A no-op when generation is off."""
+    if not generation_enabled():
+        return
+    from chatbot.generation import warm
+
+    model, tokenizer = base_model()
+    warm(model, tokenizer, SYSTEM_INSTRUCTION, bf16_prefill=bf16_prefill())
 
 
 def stream_reply(template_text: str, *, wordable: bool) -> Iterator[StreamEvent]:

@@ -16,7 +16,7 @@ from django.utils import timezone
 from chatbot.models import Conversation, FAQEntry, Message, SupportTicket
 from shop import selectors as shop_selectors
 from shop.errors import NotFoundError
-from shop.models import Order
+from shop.models import Order  # the type only: every order read goes through shop.selectors
 from shop.selectors import Owner
 
 
@@ -85,17 +85,10 @@ def order_for_shopper(*, number: str, shopper: Shopper) -> Order:
 
 def order_verify_for_guest(*, number: str, email: str) -> Order:
     """The order with this number and this e-mail on it, for a guest proving it is theirs; NotFoundError
-    otherwise (one message whichever half was wrong)."""
-    # shop.selectors has no lookup by number + e-mail yet; this is the chatbot's only direct read of the
-    # orders table, and belongs in shop.selectors once it has one (same contract, same error).
-    normalized = number.strip().upper()
-    order = (
-        Order.objects.filter(number=normalized, email__iexact=email.strip())
-        .prefetch_related("lines", "status_changes")
-        .first()
-    )
+    otherwise (one message whichever half was wrong; shop.selectors keeps the two misses alike)."""
+    order = shop_selectors.order_get_for_guest(number=number, email=email)
     if order is None:
-        raise NotFoundError("order_not_found", f"No order {normalized} was found for that e-mail address.")
+        raise NotFoundError("order_not_found", f"No order {number.strip().upper()} was found for that e-mail address.")
     return order
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
+from django.urls import reverse
 from django.utils.module_loading import import_string
 
 from catalog import selectors as catalog_selectors
@@ -265,9 +266,19 @@ class InvoiceLinkTool(Tool):
     def run(self, context: ToolContext) -> ToolResult:
         order = shopper_order(context)
         facts = order_facts(order)
+        link = reverse("shop:order-invoice", kwargs={"number": order.number})
+        if order.user_id is None:
+            # The invoice page belongs to the account that placed the order: a guest order has none.
+            return ToolResult(
+                "ok", f"Order {order.number} was placed without an account, so its invoice is not on the website. "
+                "A person from our support team can send it to the e-mail address on the order.",
+                facts, quick_replies=["Talk to a person"],
+            )
+        facts["invoice_link"] = link
+        sign_in = "" if context.shopper.is_signed_in else " after signing in to the account that placed the order"
         return ToolResult(
-            "ok", f"The invoice for order {order.number} ({facts['total']}) is on its order page: {facts['link']} (print it or save it as PDF).",
-            facts, citations=[{"title": f"Invoice for order {order.number}", "url": facts["link"]}],
+            "ok", f"The invoice for order {order.number} ({facts['total']}) is at {link}{sign_in}; print it or save it as PDF from there.",
+            facts, citations=[{"title": f"Invoice for order {order.number}", "url": link}],
         )
 
 

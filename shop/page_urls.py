@@ -15,6 +15,7 @@ urlpatterns = [
     path("checkout/done/<str:number>/", views.order_confirmation, name="order-confirmation"),
     path("account/orders/", views.order_list, name="order-list"),
     path("account/orders/<str:number>/", views.order_detail, name="order-detail"),
+    path("account/orders/<str:number>/invoice/", views.order_invoice, name="order-invoice"),
     path("account/orders/<str:number>/cancel/", views.order_cancel, name="order-cancel"),
     path("account/signup/", views.signup, name="signup"),
     path("account/login/", views.LoginView.as_view(), name="login"),

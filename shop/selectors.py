@@ -1,6 +1,7 @@
 """Ordering reads: who the shopper is, their cart with live prices, and their orders."""
 import hashlib
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
 
 from django.contrib.auth.base_user import AbstractBaseUser
@@ -10,7 +11,7 @@ from django.http import HttpRequest
 
 from catalog.models import Variant
 from shop.errors import NotFoundError
-from shop.models import Cart, CartItem, Order
+from shop.models import Cart, CartItem, Order, OrderStatus
 
 DEFAULT_CURRENCY = "INR"
 
@@ -171,3 +172,33 @@ def order_get_for_owner(*, number: str, owner: Owner) -> Order:
     if order is None:
         raise NotFoundError("order_not_found", f"No order {normalized} was found in your account.")
     return order
+
+
+def order_get_for_guest(*, number: str, email: str) -> Order | None:
+    """The order with this number and this e-mail on it (case-insensitive), for a guest proving an order is
+    theirs without signing in; None otherwise. A wrong number and a wrong e-mail are the same miss: one
+    query of the same shape either way and the same None, so the answer never tells which half was wrong."""
+    normalized_number, normalized_email = number.strip().upper(), email.strip()
+    if not normalized_number or not normalized_email:
+        return None
+    return (
+        Order.objects.filter(number=normalized_number, email__iexact=normalized_email)
+        .prefetch_related("lines", "status_changes")
+        .first()
+    )
+
+
+def order_get_for_invoice(*, number: str, user: AbstractBaseUser) -> Order:
+    """An order with its lines, for its invoice: the signed-in user's own, or any order for staff. Raises
+    NotFoundError otherwise, the same as for a number that does not exist."""
+    normalized = number.strip().upper()
+    orders = Order.objects.all() if user.is_staff else Order.objects.filter(user=user)
+    order = orders.prefetch_related("lines", "status_changes").filter(number=normalized).first()
+    if order is None:
+        raise NotFoundError("order_not_found", f"No order {normalized} was found in your account.")
+    return order
+
+
+def order_paid_at(*, order: Order) -> datetime | None:
+    """When the order was paid (its first change to "paid"), or None; reads the prefetched status history."""
+    return next((c.created_at for c in order.status_changes.all() if c.to_status == OrderStatus.PAID), None)

@@ -187,6 +187,16 @@ def order_detail(request: HttpRequest, number: str) -> HttpResponse:
     return render(request, "shop/order_detail.html", {"order": order, "can_cancel": can_cancel})
 
 
+@login_required
+def order_invoice(request: HttpRequest, number: str) -> HttpResponse:
+    """The printable invoice of one of the signed-in shopper's orders (staff may open any); 404 otherwise."""
+    try:
+        order = selectors.order_get_for_invoice(number=number, user=request.user)
+    except NotFoundError as exc:
+        raise Http404(exc.message) from exc
+    return render(request, "shop/invoice.html", {"order": order, "paid_at": selectors.order_paid_at(order=order)})
+
+
 @require_POST
 def order_cancel(request: HttpRequest, number: str) -> HttpResponse:
     order = _owned_order(request, number)

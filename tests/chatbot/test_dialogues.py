@@ -153,3 +153,29 @@ def test_hand_off_creates_a_ticket_with_the_transcript(chat_as, shopper):
     assert chat.say("the box was crushed") == ""
     ticket.refresh_from_db()
     assert ticket.transcript.endswith("Shopper: the box was crushed")
+
+
+def test_guest_email_is_matched_case_insensitively(chat_as, make_order):
+    order = make_order(None, session_key="placed-elsewhere", email="meera@example.com", title="Bamboo towel")
+    chat = chat_as(None)
+
+    chat.say(f"where is order {order.number}")
+
+    assert chat.say("MEERA@Example.com").startswith(f"Order {order.number} (Bamboo towel x1)")
+
+
+def test_guest_gets_the_same_answer_for_a_wrong_number_and_a_wrong_email(chat_as, make_order):
+    order = make_order(None, session_key="placed-elsewhere", email="meera@example.com")
+    other = make_order(None, session_key="also-elsewhere", email="ravi@example.com")
+    wrong_email, wrong_number = chat_as(None), chat_as(None)
+
+    asked_email = wrong_email.say(f"where is order {order.number}")
+    asked_number = wrong_number.say("where is order AI-ZZZZZZZZZZ")
+    # A real e-mail address, but of another order: it opens nothing either.
+    after_wrong_email = wrong_email.say(other.email)
+    after_wrong_number = wrong_number.say(order.email)
+
+    assert asked_email == f"To keep orders private, please tell me the e-mail address used on order {order.number}."
+    assert asked_number == "To keep orders private, please tell me the e-mail address used on order AI-ZZZZZZZZZZ."
+    assert after_wrong_email == after_wrong_number
+    assert after_wrong_email.startswith("Sorry, I can't match that order number and e-mail address")

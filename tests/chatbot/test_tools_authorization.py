@@ -81,3 +81,23 @@ def test_cancel_preview_changes_nothing_and_refuses_shipped_orders(shopper, make
     shipped.refresh_from_db()
     assert preview.status == "confirm" and paid.status == OrderStatus.PAID
     assert too_late.status == "refused" and shipped.status == OrderStatus.SHIPPED
+
+
+def test_invoice_link_points_at_the_printable_invoice_page(shopper, make_order):
+    order = make_order(shopper, status=OrderStatus.DELIVERED)
+
+    result = run_tool(load_tools()["invoice_link"], ToolContext(Shopper(Owner(user=shopper)), "x", {"order": order.number}))
+
+    url = f"/account/orders/{order.number}/invoice/"
+    assert result.status == "ok" and url in result.text
+    assert result.citations == [{"title": f"Invoice for order {order.number}", "url": url}]
+
+
+def test_invoice_for_a_guest_order_is_offered_through_a_person(make_order):
+    order = make_order(None, session_key="guest-session-1", email="guest@example.com")
+    shopper = Shopper(Owner(session_key="guest-session-1"))
+
+    result = run_tool(load_tools()["invoice_link"], ToolContext(shopper, "x", {"order": order.number}))
+
+    assert result.status == "ok" and "/invoice/" not in result.text and not result.citations
+    assert result.quick_replies == ["Talk to a person"]
