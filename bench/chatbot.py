@@ -147,8 +147,6 @@ def main() -> None:
     from rest_framework.throttling import SimpleRateThrottle
 
     SimpleRateThrottle.THROTTLE_RATES = settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]
-    if "chatbot.api_urls" not in open(ROOT / "shop" / "urls.py").read():
-        settings.ROOT_URLCONF = "tests.chatbot.urls_for_tests"  # until the project's urls include the chat API
     settings.CHATBOT_GENERATION = False
 
     import tempfile
