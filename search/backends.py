@@ -183,6 +183,31 @@ class PostgresBackend(KeywordBackend):
         query = "plainto_tsquery('english', %s)" if match_all else "websearch_to_tsquery('english', %s)"
         return self._query(query, [text], within, limit, names_only=names_only)
 
+    def ranked(self, terms: Sequence[str], *, within: Within, limit: int) -> list[KeywordHit]:
+        """The three tiers of KeywordBackend.ranked in one statement (one round trip instead of two or
+        three, and the planner matches the words through the GIN index before filtering, where the
+        separate queries scanned the documents): rows matching any term, ordered by tier (every term in
+        the name, every term anywhere, some), then by the rank of the tier's own query."""
+        terms = [t for t in dict.fromkeys(terms) if t]
+        if not terms:
+            return []
+        within_sql, within_params = within
+        sql = (
+            "WITH query AS (SELECT plainto_tsquery('english', %s) AS q_all, "
+            "websearch_to_tsquery('english', %s) AS q_any), "
+            f"matched AS (SELECT d.product_id, d.document FROM {POSTGRES_DOCUMENT_TABLE} d, query "
+            "WHERE d.document @@ query.q_any) "
+            "SELECT m.product_id, ts_filter(m.document, '{a,b}') @@ query.q_all AS named, "
+            "m.document @@ query.q_all AS every, "
+            "CASE WHEN m.document @@ query.q_all THEN ts_rank(m.document, query.q_all, 1) "
+            "ELSE ts_rank(m.document, query.q_any, 1) END AS rank "
+            f"FROM matched m, query WHERE m.product_id IN ({within_sql}) "
+            "ORDER BY named DESC, every DESC, rank DESC, m.product_id LIMIT %s"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [" ".join(terms), " or ".join(terms), *within_params, limit])
+            return [KeywordHit(int(pk), float(rank), bool(named)) for pk, named, _, rank in cursor.fetchall()]
+
     def complete(self, terms: Sequence[str], prefix: str, *, within: Within, limit: int) -> list[int]:
         # Prefixes are matched unstemmed ('simple'): "kurt" must find the lexeme "kurta".
         query = "(plainto_tsquery('english', %s) && to_tsquery('simple', %s))"

@@ -1,10 +1,12 @@
 """Search reads: the results page (hybrid keyword + semantic ranking over a parsed query, with chips and
 zero-result suggestions) and autocomplete.
 
-A search runs a fixed number of queries whatever the page size: the index generation, two or three
-full-text queries, the ids passing the filters (when something filters), one read of the candidates'
-popularity, two for the page's products; plus, only when nothing was found, one count per chip and the
-popular products. The vectors and the vocabulary are read once per process per index generation."""
+A search runs a fixed number of queries whatever the page size: the index generation, the full-text
+match (one statement on PostgreSQL, two or three on SQLite), one read of the candidates' popularity (which
+also applies the filters exactly), two for the page's products; plus the ids passing a size filter, and,
+only when nothing was found, one count per chip and the popular products. The vectors, the products'
+filterable fields and the vocabulary are read once per process per index generation (the fields also
+once a minute)."""
 from __future__ import annotations
 
 import logging
@@ -19,7 +21,14 @@ from django.db import connection
 from django.db.models import QuerySet
 
 from catalog.models import Category, Product
-from catalog.selectors import SORT_CHOICES, ProductFilters, popular_products, product_ids, products_by_ids
+from catalog.selectors import (
+    SORT_CHOICES,
+    ProductFilters,
+    category_tree,
+    popular_products,
+    product_ids,
+    products_by_ids,
+)
 from search import ranking
 from search.backends import keyword_backend
 from search.models import IndexState, SearchTerm
@@ -219,18 +228,13 @@ def _ranked(
         hits = keyword_backend().ranked(parsed.terms, within=_within(allowed), limit=KEYWORD_CANDIDATES)
     semantic_hits = []
     if mode != "keyword" and parsed.understood:
-        # The ids passing the filters (one query, only when something filters), so that semantic ranking
-        # looks for the best matches among them rather than among everything.
-        among = _ids(allowed) if effective.narrowed or category is not None else None
+        # The ids passing the filters (only when something filters), so that semantic ranking looks for the
+        # best matches among them rather than among everything.
+        narrowed = effective.narrowed or category is not None
+        among = _among(allowed, effective, category, generation=generation) if narrowed else None
         semantic_hits = _semantic(parsed.text, generation=generation, among=among)
     wanted = list(dict.fromkeys([*(hit.pk for hit in hits), *(pk for pk, _ in semantic_hits)]))
-    # One read for all: which semantic hits pass the filters, and every candidate's popularity. (A product
-    # changed since the keyword match drops out here too.) The filters apply to the candidate rows directly,
-    # not through an "IN (subquery)", which SQLite does fast.
-    sort_field = _SORT_FIELDS.get(sort)
-    fields = ("id", "view_count", "sales_count", *([sort_field] if sort_field else []))
-    rows = allowed.filter(pk__in=wanted).values_list(*fields)
-    candidates = {row[0]: _Candidate(*row[1:]) for row in rows}
+    candidates = _candidates(allowed, wanted, sort)
     keyword = [hit.pk for hit in hits if hit.pk in candidates]
     complete = [hit.pk for hit in hits if hit.complete and hit.pk in candidates]
     semantic = [pk for pk, _ in semantic_hits if pk in candidates]
@@ -248,6 +252,26 @@ def _ranked(
 _SORT_FIELDS = {"newest": "created_at", "price_asc": "price", "price_desc": "price"}
 
 
+def _candidates(allowed: QuerySet, wanted: list[int], sort: str) -> dict[int, _Candidate]:
+    """One read for all the candidates: which of them pass the filters exactly (whatever the in-memory
+    facets said; a product changed since the keyword match drops out here too), and their popularity. The
+    filters apply to the candidate rows directly, not through an "IN (subquery)", which SQLite does fast.
+    A plain cursor: the ORM's preparation of hundreds of ids, one by one, cost more than the query."""
+    if not wanted:
+        return {}
+    sort_field = _SORT_FIELDS.get(sort)
+    fields = ("id", "view_count", "sales_count", *([sort_field] if sort_field else []))
+    sql, params = allowed.values_list(*fields).query.sql_with_params()
+    if connection.vendor == "postgresql":
+        among, ids = "c.id = ANY(%s)", [wanted]
+    else:
+        among, ids = f"c.id IN ({', '.join(['%s'] * len(wanted))})", wanted
+    with connection.cursor() as cursor:
+        # Both engines flatten the derived table: the ids are looked up by primary key, then filtered.
+        cursor.execute(f"SELECT * FROM ({sql}) c WHERE {among}", [*params, *ids])
+        return {row[0]: _Candidate(*row[1:]) for row in cursor.fetchall()}
+
+
 def _sorted(relevance: list[int], candidates: dict[int, _Candidate], sort: str) -> list[int]:
     if sort == "popular":
         return sorted(relevance, key=lambda pk: (-candidates[pk].sales, -candidates[pk].views, pk))
@@ -256,6 +280,15 @@ def _sorted(relevance: list[int], candidates: dict[int, _Candidate], sort: str) 
     if sort in ("price_asc", "price_desc"):
         return sorted(relevance, key=lambda pk: (candidates[pk].sort_key, pk), reverse=sort == "price_desc")
     return relevance
+
+
+def _among(allowed: QuerySet, effective: ProductFilters, category: Category | None, *, generation: int) -> np.ndarray:
+    """The ids that semantic ranking should look among: from the in-memory facets (no query), or for a size
+    filter, which depends on the variants' stock, from the database (one query)."""
+    if effective.sizes:
+        return _ids(allowed)
+    category_ids = category_tree().descendant_ids(category.pk) if category is not None else None
+    return ranking.facets(generation=generation).ids_passing(effective, category_ids=category_ids)
 
 
 def _ids(products: QuerySet) -> np.ndarray:

@@ -1,9 +1,11 @@
 """What only PostgreSQL has: the tsvector document table, its GIN index and ts_rank weights. The rest of
 the suite runs on PostgreSQL too when DATABASE_URL points at one (as in CI)."""
+import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from catalog.models import Product
-from search.backends import PostgresBackend, keyword_backend
+from search.backends import KeywordBackend, PostgresBackend, keyword_backend
 from search.selectors import _within, search_products
 from search.services import index_products
 
@@ -46,3 +48,20 @@ def test_the_indexer_drops_documents_of_deleted_products(require_postgres, small
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM search_product_document")
         assert cursor.fetchone()[0] == Product.objects.count()
+
+
+@pytest.mark.parametrize(
+    ("terms", "limit"),
+    [(["jacket"], 5), (["black", "jacket"], 20), (["denim", "kurta", "puma"], 20), (["white", "tshirt"], 2), (["zzz"], 5)],
+)
+def test_postgres_ranks_the_three_tiers_in_one_statement_as_the_tier_by_tier_queries_do(
+    require_postgres, small_catalog, terms, limit
+):
+    backend = PostgresBackend()
+    within = _within(Product.objects.filter(is_active=True))
+
+    with CaptureQueriesContext(connection) as queries:
+        hits = backend.ranked(terms, within=within, limit=limit)
+
+    assert len(queries) == 1
+    assert hits == KeywordBackend.ranked(backend, terms, within=within, limit=limit)

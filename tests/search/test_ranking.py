@@ -1,9 +1,14 @@
-import numpy as np
+from decimal import Decimal
 
+import numpy as np
+import pytest
+
+from catalog.models import Product
+from catalog.selectors import ProductFilters, product_ids
 from search import ranking
 from search.models import EMBEDDING_DIM
-from search.selectors import index_generation
-from search.services import index_generation_bump
+from search.selectors import index_generation, search_products
+from search.services import index_generation_bump, index_products
 
 
 def test_reciprocal_rank_fusion_rewards_agreement_between_rankers():
@@ -78,3 +83,57 @@ def test_nearest_among_given_ids_ignores_the_others_and_unknown_ids():
 
     assert [pk for pk, _ in index.nearest(query, limit=5, among=np.array([20, 30, 99]))] == [20, 30]
     assert index.nearest(query, limit=5, among=np.array([], dtype=np.int64)) == []
+
+
+FACET_FILTERS = [
+    ProductFilters(),
+    ProductFilters(colours=("red",)),
+    ProductFilters(colours=("RED", "navy")),
+    ProductFilters(audiences=("women",)),
+    ProductFilters(audiences=("men", "unisex"), colours=("White",)),
+    ProductFilters(brands=("puma",)),
+    ProductFilters(brands=("u.s. polo assn.", "Roadster"), audiences=("men",)),
+    ProductFilters(min_price=Decimal("999"), max_price=Decimal("2299")),
+    ProductFilters(max_price=Decimal("899.00"), colours=("white",)),
+    ProductFilters(colours=("purple",)),
+]
+
+
+@pytest.mark.parametrize("filters", FACET_FILTERS, ids=str)
+def test_facets_pass_exactly_the_products_the_catalog_filters_pass(small_catalog, filters):
+    facets = ranking.facets(generation=index_generation())
+
+    assert facets.ids_passing(filters).tolist() == sorted(product_ids(filters=filters))
+
+
+def test_facets_within_a_category_pass_its_products_only(small_catalog):
+    kurtas = small_catalog["red_kurta_w"].category
+
+    passing = ranking.facets(generation=index_generation()).ids_passing(
+        ProductFilters(audiences=("women",)), category_ids=[kurtas.pk]
+    )
+
+    assert passing.tolist() == sorted(product_ids(filters=ProductFilters(audiences=("women",)), category=kurtas))
+
+
+def test_facets_reload_when_the_generation_moves_on_or_they_are_old(small_catalog, make_product, monkeypatch):
+    before = ranking.facets(generation=index_generation())
+    assert ranking.facets(generation=index_generation()) is before
+
+    monkeypatch.setattr(ranking.time, "monotonic", lambda: before.loaded_at + ranking.FACETS_MAX_AGE + 1)
+    aged = ranking.facets(generation=index_generation())
+    assert aged is not before
+
+    make_product("Roadster Women Yellow Raincoat")
+    index_products()
+    assert len(ranking.facets(generation=index_generation()).ids) == len(aged.ids) + 1
+
+
+def test_stale_facets_never_let_a_product_through_a_filter_it_now_fails(small_catalog):
+    ranking.facets(generation=index_generation())  # loaded while the red kurta costs 1299
+    kurta = small_catalog["red_kurta_w"]
+    Product.objects.filter(pk=kurta.pk).update(price=Decimal("5000"))
+
+    results = search_products(query="red kurta under 2000")
+
+    assert kurta.pk not in [p.pk for p in results.products]
