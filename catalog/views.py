@@ -20,7 +20,7 @@ from django.utils.safestring import SafeString, mark_safe
 
 from catalog import selectors
 from catalog.forms import ProductFilterForm
-from catalog.models import Category, ShopperEvent
+from catalog.models import Category, Product, ShopperEvent
 from catalog.selectors import ProductListing
 from catalog.services import event_record_deferred
 
@@ -64,6 +64,7 @@ class _Body:
     category: Category | None = None
     breadcrumbs: list[Category] = field(default_factory=list)
     product_count: int = 0
+    product: Product | None = None
 
 
 def _body_key(page: str, *parts: object, query: QueryDict | None = None) -> str:
@@ -122,30 +123,37 @@ def category(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 def product(request: HttpRequest, slug: str) -> HttpResponse:
-    detail = selectors.product_detail(slug=slug)
-    if detail is None:
-        raise Http404("No such product")
-    event_record_deferred(
-        kind=ShopperEvent.Kind.VIEW, user=request.user, session_key=_session_key(request), product=detail.product
-    )
-
-    def body() -> _Body:
+    def body() -> _Body | None:
+        detail = selectors.product_detail(slug=slug)
+        if detail is None:
+            return None  # kept too: an unknown slug asked again costs one cache read
         context = {
             "detail": detail,
             "product": detail.product,
             "max_quantity": min(getattr(settings, "CATALOG_MAX_LINE_QUANTITY", 10), max(detail.stock_total, 1)),
             "csrf_slot": _CSRF_SLOT,
         }
-        return _Body(_render_body(request, "catalog/partials/product_body.html", context))
+        return _Body(
+            _render_body(request, "catalog/partials/product_body.html", context),
+            nav_categories=detail.top_categories,
+            breadcrumbs=detail.breadcrumbs,
+            product=detail.product,
+        )
 
+    # One cache read serves the whole page: the body and what the rest of the page needs of the product.
     cached = selectors.catalog_cached(
         key=_body_key("product", slug), compute=body, versions=[selectors.product_version_key(slug)]
     )
+    if cached is None:
+        raise Http404("No such product")
+    event_record_deferred(
+        kind=ShopperEvent.Kind.VIEW, user=request.user, session_key=_session_key(request), product=cached.product
+    )
     context = {
-        "product": detail.product,
+        "product": cached.product,
         "body": mark_safe(cached.html.replace(_CSRF_SLOT, csrf_input(request), 1)),  # both parts are safe
-        "nav_categories": detail.top_categories,
-        "current_category_slug": detail.breadcrumbs[0].slug if detail.breadcrumbs else "",
+        "nav_categories": cached.nav_categories,
+        "current_category_slug": cached.breadcrumbs[0].slug if cached.breadcrumbs else "",
     }
     return render(request, "catalog/product.html", context)
 
