@@ -72,12 +72,14 @@ def _replace_module(model: nn.Module, name: str, module: nn.Module) -> None:
 
 
 def apply_lora(model: nn.Module, config: LoRAConfig = LoRAConfig()) -> list[str]:
-    """Wrap every nn.Linear whose last name part is in config.targets; freeze the rest. Returns wrapped names."""
+    """Wrap every nn.Linear (llm_core.model.Linear included) whose last name part is in config.targets; freeze the
+    rest. Returns wrapped names."""
     if config.rank < 1:
         raise ValueError(f"LoRA rank must be >= 1, got {config.rank}")
     names = [
         name for name, module in model.named_modules()
-        if type(module) is nn.Linear and name.rpartition(".")[2] in config.targets
+        if isinstance(module, nn.Linear) and not isinstance(module, LoRALinear)
+        and name.rpartition(".")[2] in config.targets
     ]
     if not names:
         raise ValueError(f"no nn.Linear module is named one of {config.targets}")

@@ -50,7 +50,7 @@ class ResumableBatches(Protocol):
 
 def causal_lm_loss(model: nn.Module, batch: Batch) -> torch.Tensor:
     """Next-token cross-entropy of a Transformer on {"input_ids", "targets"} batches."""
-    return model(batch["input_ids"], targets=batch["targets"])[1]
+    return model(batch["input_ids"], targets=batch["targets"], return_logits=False)[1]
 
 
 @dataclass

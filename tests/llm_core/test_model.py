@@ -167,3 +167,43 @@ def test_smollm2_is_converted_once_to_an_atomic_cache_that_loads_in_seconds(smol
     )
     assert config.norm_eps == pytest.approx(1e-5)
     assert model.num_parameters() == 134_515_008
+
+
+def _loss_and_grads(model, ids, targets, **kwargs):
+    model.zero_grad(set_to_none=True)
+    logits, loss = model(ids, targets=targets, **kwargs)
+    (2.5 * loss).backward()  # a scale other than 1 reaches the fused gradients too
+    return logits, loss.detach(), {name: p.grad.clone() for name, p in model.named_parameters()}
+
+
+def test_onednn_training_matmuls_and_the_fused_loss_give_plain_pytorchs_gradients(monkeypatch):
+    import llm_core.model as model_module
+
+    model = make_tiny_model()
+    ids = torch.randint(0, 259, (3, 16), generator=torch.Generator().manual_seed(0))
+    targets = ids.roll(-1, dims=1)
+    targets[:, -1] = -100
+    targets[0, :5] = -100  # a masked prompt
+
+    logits, fused_loss, fused = _loss_and_grads(model, ids, targets, return_logits=False)
+    _, onednn_loss, onednn = _loss_and_grads(model, ids, targets)
+    monkeypatch.setattr(model_module, "_HAS_ONEDNN", False)  # F.linear, log_softmax and nll_loss throughout
+    plain_logits, plain_loss, plain = _loss_and_grads(model, ids, targets)
+
+    assert logits is None and plain_logits.shape == (3, 16, 259)
+    for loss, grads in ((fused_loss, fused), (onednn_loss, onednn)):
+        torch.testing.assert_close(loss, plain_loss, atol=1e-5, rtol=0)
+        for name, grad in plain.items():
+            torch.testing.assert_close(grads[name], grad, atol=1e-5, rtol=1e-4, msg=name)
+
+
+def test_return_logits_false_still_returns_logits_where_the_loss_cannot_be_fused(tiny_model):
+    ids = torch.randint(0, 259, (2, 8))
+    targets = ids.roll(-1, dims=1)
+
+    with torch.no_grad():  # evaluation: nothing to fuse the backward with
+        logits, loss = tiny_model(ids, targets=targets, return_logits=False)
+    expected_logits, expected_loss = tiny_model(ids, targets=targets)
+
+    torch.testing.assert_close(logits, expected_logits.detach())
+    torch.testing.assert_close(loss, expected_loss.detach())
