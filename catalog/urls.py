@@ -8,5 +8,4 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("c/<slug:slug>/", views.category, name="category"),
     path("p/<slug:slug>/", views.product, name="product"),
-    path("search/", views.search, name="search"),
 ]

@@ -1,5 +1,5 @@
-"""Storefront pages: home, category listing, product, search. Thin: parse the query string, call selectors,
-record the shopper event, render. Malformed parameters are dropped rather than answered with an error.
+"""Storefront pages: home, category listing, product (searching is the search app's page). Thin: parse the
+query string, call selectors, record the shopper event, render. Malformed parameters are dropped rather than answered with an error.
 
 Each page's main content (everything between the header and the footer but the recommendation slot) is the
 same for every shopper who sends the same query string, so it is rendered once and kept through
@@ -156,35 +156,3 @@ def product(request: HttpRequest, slug: str) -> HttpResponse:
         "current_category_slug": cached.breadcrumbs[0].slug if cached.breadcrumbs else "",
     }
     return render(request, "catalog/product.html", context)
-
-
-def search(request: HttpRequest) -> HttpResponse:
-    form = _filter_form(request)
-    query = form.filters().q
-
-    def body() -> _Body:
-        if not query:
-            context: dict[str, Any] = {"query": "", "suggestions": selectors.popular_products(limit=8)}
-        else:
-            listing = _listing(form, category=None)
-            context = {
-                "listing": listing,
-                "sort_choices": _sort_choices(listing),
-                "query": query,
-                "suggestions": [] if listing.products else selectors.popular_products(limit=8),
-            }
-        html = _render_body(request, "catalog/partials/search_body.html", context)
-        return _Body(html, nav_categories=[node.category for node in selectors.category_tree().roots])
-
-    # Asking for a further page of the same results is not a new search.
-    if query and (form.cleaned_data.get("page") or 1) == 1:
-        event_record_deferred(
-            kind=ShopperEvent.Kind.SEARCH, user=request.user, session_key=_session_key(request), query=query
-        )
-    cached = selectors.catalog_cached(key=_body_key("search", query=request.GET), compute=body)
-    context = {
-        "query": query,
-        "body": cached,
-        "nav_categories": cached.nav_categories,
-    }
-    return render(request, "catalog/search.html", context)

@@ -5,5 +5,5 @@ from search import views
 app_name = "search"
 
 urlpatterns = [
-    path("s/", views.results, name="results"),
+    path("search/", views.results, name="results"),
 ]

@@ -11,7 +11,7 @@ from django.shortcuts import render
 from catalog.forms import ProductFilterForm
 from catalog.models import Audience, ShopperEvent
 from catalog.selectors import SORT_CHOICES, ProductFilters, category_by_slug, category_tree
-from catalog.services import event_record
+from catalog.services import event_record_deferred
 from search.selectors import SORTS, search_products
 from search.text import MAX_QUERY_CHARS
 
@@ -78,7 +78,7 @@ def results(request: HttpRequest) -> HttpResponse:
     )
     # Paging or re-sorting the same results is not a new search; the recommender learns from real ones.
     if query.strip() and "page" not in request.GET and sort == "relevance":
-        event_record(
+        event_record_deferred(
             kind=ShopperEvent.Kind.SEARCH,
             user=request.user,
             session_key=request.session.session_key or "",

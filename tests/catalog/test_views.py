@@ -1,4 +1,4 @@
-"""Storefront pages: home, category listing, product, search."""
+"""Storefront pages: home, category listing, product (the search page is tested in tests/search)."""
 import re
 
 import pytest
@@ -175,37 +175,6 @@ def test_unknown_or_inactive_product_is_404(client, shop_catalog):
     assert ShopperEvent.objects.count() == 0
 
 
-def test_search_page_lists_matches_and_records_the_search(client, shop_catalog):
-    response = client.get("/search/", {"q": "linen"})
-
-    html = response.content.decode()
-    assert _card_titles(html) == ["White Linen Shirt", "White Linen Top", "Green Shirt Dress"]
-    assert "Results for “linen”" in html
-    event = ShopperEvent.objects.get()
-    assert (event.kind, event.query) == ("search", "linen")
-
-
-def test_search_page_does_not_record_paging_as_a_new_search(client, shop_catalog):
-    client.get("/search/", {"q": "linen", "page": 2})
-
-    assert ShopperEvent.objects.count() == 0
-
-
-def test_search_page_without_a_query_asks_for_one(client, shop_catalog):
-    html = client.get("/search/").content.decode()
-
-    assert "What are you looking for?" in html
-    assert ShopperEvent.objects.count() == 0
-
-
-def test_search_page_with_no_results_says_so_and_suggests_popular_products(client, shop_catalog):
-    html = client.get("/search/", {"q": "<b>zzz</b>"}).content.decode()
-
-    assert "No products found for “&lt;b&gt;zzz&lt;/b&gt;”" in html
-    assert "Popular right now" in html
-    assert "Blue Oxford Shirt" in html
-
-
 def test_listing_page_num_queries_is_the_same_for_any_page_size(client, make_product, make_category):
     for n in range(30):
         make_product(variants=[{"size": "M"}, {"size": "L", "stock": 0}], brand=f"Brand {n % 7}")
@@ -214,20 +183,6 @@ def test_listing_page_num_queries_is_the_same_for_any_page_size(client, make_pro
         cache.clear()  # a cold cache each time: count every query a miss costs
         with override_settings(CATALOG_PAGE_SIZE=page_size), CaptureQueriesContext(connection) as queries:
             response = client.get("/c/misc/")
-        assert len(_card_titles(response.content.decode())) == page_size
-        return len(queries)
-
-    assert count(5) == count(25)
-
-
-def test_search_page_num_queries_is_the_same_for_any_page_size(client, make_product):
-    for n in range(30):
-        make_product(title=f"Linen shirt {n}", variants=[{"size": "M"}, {"size": "L"}])
-
-    def count(page_size: int) -> int:
-        cache.clear()  # a cold cache each time: count every query a miss costs
-        with override_settings(CATALOG_PAGE_SIZE=page_size), CaptureQueriesContext(connection) as queries:
-            response = client.get("/search/", {"q": "linen shirt"})
         assert len(_card_titles(response.content.decode())) == page_size
         return len(queries)
 
@@ -249,7 +204,7 @@ def test_product_page_num_queries_is_the_same_for_any_number_of_variants(client,
     assert Variant.objects.count() == 7
 
 
-@pytest.mark.parametrize("url", ["/", "/c/women/?brand=Petal&sort=newest", "/p/oxford-shirt/", "/search/?q=linen"])
+@pytest.mark.parametrize("url", ["/", "/c/women/?brand=Petal&sort=newest", "/p/oxford-shirt/"])
 def test_pages_served_again_num_queries_reads_nothing(client, shop_catalog, url):
     first = client.get(url)
 

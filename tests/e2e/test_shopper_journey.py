@@ -74,7 +74,7 @@ def test_shopper_searches_buys_a_variant_and_finds_the_order_in_history(page: Pa
     # Search from the header and open the product.
     page.get_by_label("Search products").fill("trail runner")
     page.get_by_label("Search products").press("Enter")
-    expect(page).to_have_url(re.compile(r"/s/\?q=trail"))
+    expect(page).to_have_url(re.compile(r"/search/\?q=trail"))
     assert_rendered_cleanly(page)
     page.get_by_role("link", name=re.compile("Trail Runner Shoe")).first.click()
     expect(page.get_by_role("heading", level=1)).to_have_text(re.compile("Trail Runner Shoe"))

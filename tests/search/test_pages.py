@@ -7,7 +7,7 @@ from catalog.models import ShopperEvent
 from search.services import index_products
 from tests.search.test_api import ODD_QUERIES
 
-URL = "/s/"
+URL = "/search/"
 
 
 def test_the_results_page_is_named_search_results():
