@@ -146,7 +146,7 @@ def ensure_catalog(catalog: Path) -> None:
     from django.db import connection
 
     from catalog.models import Product
-    from search.services import index_products
+    from catalog.search.services import index_products
 
     call_command("migrate", verbosity=0, skip_checks=True)
     if not Product.objects.exists():
@@ -261,8 +261,8 @@ def main() -> None:
 
     from django.conf import settings
 
-    from search import ranking
-    from search.selectors import MODES, search_products
+    from catalog.search import ranking
+    from catalog.search.selectors import MODES, search_products
 
     cases = build_cases(args.seed, args.triples)
     emit({"setup": "queries", "count": len(cases),

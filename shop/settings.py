@@ -46,7 +46,7 @@ INSTALLED_APPS = [
     "recommender",
     "chatbot",
     "copywriter",
-    "search",
+    "catalog.search",
 ]
 
 MIDDLEWARE = [
@@ -183,7 +183,7 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(minute=15, hour="*/6"),
     },
     "search-index-changed-products": {
-        "task": "search.tasks.index_changed_products",
+        "task": "catalog.search.tasks.index_changed_products",
         "schedule": crontab(minute="*/5"),
     },
     "orders-expire-unpaid": {
@@ -201,7 +201,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 # Pluggable parts, chosen here.
 PAYMENT_PROVIDER = os.environ.get("PAYMENT_PROVIDER", "shop.payments.TestPaymentProvider")
 # seed_demo runs each app's demo seeder in turn, so the shop never imports its consumers.
-DEMO_SEEDERS = ["catalog.demo.seed", "search.demo.seed", "shop.demo.seed", "chatbot.demo.seed"]
+DEMO_SEEDERS = ["catalog.demo.seed", "catalog.search.demo.seed", "shop.demo.seed", "chatbot.demo.seed"]
 ORDER_UNPAID_EXPIRY_MINUTES = 30
 
 LOGGING = {

@@ -8,7 +8,7 @@ from shop import health
 api_patterns = [
     path("", include("catalog.api_urls")),
     path("", include("shop.api_urls")),
-    path("", include("search.api_urls")),
+    path("", include("catalog.search.api_urls")),
     path("", include("recommender.api_urls")),
     path("", include("chatbot.api_urls")),
     path("", include("copywriter.api_urls")),
@@ -23,7 +23,7 @@ urlpatterns = [
     path("readyz", health.readyz, name="readyz"),
     path("", include("shop.page_urls")),
     path("", include("catalog.urls")),
-    path("", include("search.urls")),
+    path("", include("catalog.search.urls")),
     path("help/", include("chatbot.urls")),
 ]
 

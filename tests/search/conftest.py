@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 from catalog.models import Category, Product, Variant
-from search import ranking, selectors
-from search.models import EMBEDDING_DIM
-from search.services import index_products
-from search.text import index_words
+from catalog.search import ranking, selectors
+from catalog.search.models import EMBEDDING_DIM
+from catalog.search.services import index_products
+from catalog.search.text import index_words
 
 # Words the stand-in model treats as meaning the same thing, as a real sentence embedder would.
 _CONCEPTS = [

@@ -3,7 +3,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
-from search.services import index_products
+from catalog.search.services import index_products
 
 ODD_QUERIES = [
     "", " ", "!!!", "\"", "'", "*", "-", "OR", "AND NOT", "NEAR(kurta shirt)", "kurta*", "^kurta", "title:kurta",

@@ -4,7 +4,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from catalog.models import ShopperEvent
-from search.services import index_products
+from catalog.search.services import index_products
 from tests.search.test_api import ODD_QUERIES
 
 URL = "/search/"

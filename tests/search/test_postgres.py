@@ -5,9 +5,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from catalog.models import Product
-from search.backends import KeywordBackend, PostgresBackend, keyword_backend
-from search.selectors import _within, search_products
-from search.services import index_products
+from catalog.search.backends import KeywordBackend, PostgresBackend, keyword_backend
+from catalog.search.selectors import _within, search_products
+from catalog.search.services import index_products
 
 
 def test_postgres_keeps_one_weighted_document_per_product_under_a_gin_index(require_postgres, small_catalog):

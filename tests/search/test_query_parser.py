@@ -2,8 +2,8 @@ from decimal import Decimal
 
 import pytest
 
-from search.query_parser import parse_query
-from search.typos import Vocabulary
+from catalog.search.query_parser import parse_query
+from catalog.search.typos import Vocabulary
 
 VOCABULARY = Vocabulary(
     words={

@@ -5,10 +5,10 @@ import pytest
 
 from catalog.models import Product
 from catalog.selectors import ProductFilters, product_ids
-from search import ranking
-from search.models import EMBEDDING_DIM
-from search.selectors import index_generation, search_products
-from search.services import index_generation_bump, index_products
+from catalog.search import ranking
+from catalog.search.models import EMBEDDING_DIM
+from catalog.search.selectors import index_generation, search_products
+from catalog.search.services import index_generation_bump, index_products
 
 
 def test_reciprocal_rank_fusion_rewards_agreement_between_rankers():
@@ -51,7 +51,7 @@ def test_vectors_reload_when_the_generation_moves_on(small_catalog, make_product
     assert ranking.semantic_index(generation=index_generation()) is before
 
     make_product("Roadster Women Yellow Raincoat")
-    from search.services import index_products
+    from catalog.search.services import index_products
 
     index_products()
     after = ranking.semantic_index(generation=index_generation())

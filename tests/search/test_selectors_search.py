@@ -6,8 +6,8 @@ from django.test.utils import CaptureQueriesContext
 
 from catalog.models import Product
 from catalog.selectors import ProductFilters
-from search.selectors import autocomplete, search_products
-from search.services import index_products
+from catalog.search.selectors import autocomplete, search_products
+from catalog.search.services import index_products
 
 
 def titles(results) -> list[str]:
@@ -200,8 +200,8 @@ def test_words_found_only_in_a_description_do_not_count_as_a_complete_match(smal
     make_product("Anouk Women Green Solid Blouse", category="Tops", audience="women")
     index_products()
 
-    from search.backends import keyword_backend
-    from search.selectors import _active_ids, _within
+    from catalog.search.backends import keyword_backend
+    from catalog.search.selectors import _active_ids, _within
 
     hits = {h.pk: h.complete for h in keyword_backend().ranked(["blouse"], within=_within(_active_ids()), limit=10)}
     titles_by_id = dict(Product.objects.values_list("pk", "title"))

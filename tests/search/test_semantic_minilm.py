@@ -1,9 +1,9 @@
 """The real all-MiniLM-L6-v2 model behind semantic and hybrid ranking (slow: loads the model)."""
 import pytest
 
-from search import ranking
-from search.selectors import search_products
-from search.services import index_products
+from catalog.search import ranking
+from catalog.search.selectors import search_products
+from catalog.search.services import index_products
 
 pytestmark = pytest.mark.slow
 

@@ -4,11 +4,11 @@ from django.core.management import call_command
 from django.db import connection
 
 from catalog.models import Product
-from search import tasks
-from search.backends import keyword_backend
-from search.models import IndexState, ProductEmbedding
-from search.selectors import _within, index_generation, search_products
-from search.services import index_products
+from catalog.search import tasks
+from catalog.search.backends import keyword_backend
+from catalog.search.models import IndexState, ProductEmbedding
+from catalog.search.selectors import _within, index_generation, search_products
+from catalog.search.services import index_products
 
 
 def keyword_ids(*terms: str) -> list[int]:
@@ -118,7 +118,7 @@ def test_the_keyword_index_table_exists_on_this_engine():
 def test_the_demo_seeder_indexes_the_catalog(make_product):
     import io
 
-    from search import demo
+    from catalog.search import demo
 
     make_product("Roadster Men Black Jacket")
     out = io.StringIO()

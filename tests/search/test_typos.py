@@ -1,7 +1,7 @@
 import pytest
 
-from search import selectors
-from search.typos import Vocabulary, edit_distance, singular
+from catalog.search import selectors
+from catalog.search.typos import Vocabulary, edit_distance, singular
 
 WORDS = {
     "jacket": 90, "jackets": 10, "shirt": 400, "tshirt": 500, "sweatshirt": 60, "sneakers": 80, "trousers": 70,
@@ -80,7 +80,7 @@ def test_the_vocabulary_is_built_from_titles_brands_and_categories(small_catalog
 
 
 def test_a_brand_that_is_an_ordinary_word_elsewhere_is_not_read_as_a_brand(make_product):
-    from search.services import index_products
+    from catalog.search.services import index_products
 
     make_product("Basics Men Blue Shirt", brand="Basics")
     for n in range(3):

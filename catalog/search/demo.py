@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TextIO
 
-from search.services import index_products
+from catalog.search.services import index_products
 
 
 def seed(*, stdout: TextIO | None = None) -> None:

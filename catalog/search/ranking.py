@@ -29,7 +29,7 @@ from django.db import connection
 
 from catalog.models import Product
 from catalog.selectors import ProductFilters
-from search.models import EMBEDDING_DIM, ProductEmbedding
+from catalog.search.models import EMBEDDING_DIM, ProductEmbedding
 
 # RRF's k: 60 is the value the original paper found robust across collections.
 RRF_K = 60

@@ -12,8 +12,8 @@ from catalog.forms import ProductFilterForm
 from catalog.models import Audience, ShopperEvent
 from catalog.selectors import SORT_CHOICES, ProductFilters, category_by_slug, category_tree
 from catalog.services import event_record_deferred
-from search.selectors import SORTS, search_products
-from search.text import MAX_QUERY_CHARS
+from catalog.search.selectors import SORTS, search_products
+from catalog.search.text import MAX_QUERY_CHARS
 
 @dataclass(frozen=True)
 class ChipLink:

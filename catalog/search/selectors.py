@@ -29,12 +29,12 @@ from catalog.selectors import (
     product_ids,
     products_by_ids,
 )
-from search import ranking
-from search.backends import keyword_backend
-from search.models import IndexState, SearchTerm
-from search.query_parser import Chip, ParsedQuery, parse_query
-from search.text import query_tokens
-from search.typos import Vocabulary, singular
+from catalog.search import ranking
+from catalog.search.backends import keyword_backend
+from catalog.search.models import IndexState, SearchTerm
+from catalog.search.query_parser import Chip, ParsedQuery, parse_query
+from catalog.search.text import query_tokens
+from catalog.search.typos import Vocabulary, singular
 
 logger = logging.getLogger(__name__)
 

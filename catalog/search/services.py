@@ -3,7 +3,7 @@
 Indexing never runs on the request path. The catalog does not know its consumers, so instead of being
 told about each save, the indexer finds its own work: it computes every product's indexed text, compares
 its hash with the stored one, and embeds (in batches) only the products whose text or embedding model
-changed. A Celery beat task runs it every few minutes (search.tasks.index_changed_products) and
+changed. A Celery beat task runs it every few minutes (catalog.search.tasks.index_changed_products) and
 `manage.py index_products` runs it on demand. Checking the 11.5k-product catalog when nothing changed takes
 well under a second; the model runs only for what is new."""
 from __future__ import annotations
@@ -20,11 +20,11 @@ from django.db import transaction
 from django.db.models import F
 
 from catalog.models import Product
-from search.backends import Document, keyword_backend
-from search.models import EMBEDDING_DIM, IndexState, ProductEmbedding, SearchTerm
-from search.query_parser import AUDIENCE_SCOPE
-from search.ranking import get_embedder
-from search.text import index_text, index_words, phrase_key
+from catalog.search.backends import Document, keyword_backend
+from catalog.search.models import EMBEDDING_DIM, IndexState, ProductEmbedding, SearchTerm
+from catalog.search.query_parser import AUDIENCE_SCOPE
+from catalog.search.ranking import get_embedder
+from catalog.search.text import index_text, index_words, phrase_key
 
 logger = logging.getLogger(__name__)
 

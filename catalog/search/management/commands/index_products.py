@@ -7,7 +7,7 @@ from django.core.management.base import BaseCommand, CommandParser
 from tqdm import tqdm
 
 from catalog.models import Product
-from search.services import index_products
+from catalog.search.services import index_products
 
 
 class Command(BaseCommand):

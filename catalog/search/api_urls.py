@@ -1,6 +1,6 @@
 from django.urls import path
 
-from search import api
+from catalog.search import api
 
 urlpatterns = [
     path("search/", api.SearchApi.as_view(), name="api-search"),

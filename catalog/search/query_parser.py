@@ -17,8 +17,8 @@ import re
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 
-from search.text import MAX_QUERY_CHARS, Token, query_tokens
-from search.typos import Vocabulary, looks_like_a_word
+from catalog.search.text import MAX_QUERY_CHARS, Token, query_tokens
+from catalog.search.typos import Vocabulary, looks_like_a_word
 
 # ------------------------------------------------------------------------------------------ word lists
 

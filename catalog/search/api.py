@@ -11,7 +11,7 @@ from rest_framework.views import APIView
 from catalog.forms import ProductFilterForm
 from catalog.selectors import category_by_slug
 from catalog.serializers import ProductListItemSerializer
-from search.selectors import MODES, SORTS, autocomplete, search_products
+from catalog.search.selectors import MODES, SORTS, autocomplete, search_products
 from shop.errors import ApplicationError
 
 MAX_PAGE_SIZE = 100
