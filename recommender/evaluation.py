@@ -48,6 +48,12 @@ def ranks_from_scores(
     return higher + np.floor(rng.random(len(higher)) * (ties + 1)).astype(np.int64)
 
 
+def metrics_of_candidate_scores(scores: torch.Tensor, *, k: int = 10, seed: int = 0) -> dict:
+    """HR@k and NDCG@k from (U, 1 + negatives) scores, target first; ties broken as evaluate() breaks them."""
+    ranks = ranks_from_scores(scores[:, 0], scores[:, 1:], np.random.default_rng(seed + 1))
+    return {f"hr@{k}": round(hit_rate_at_k(ranks, k), 4), f"ndcg@{k}": round(ndcg_at_k(ranks, k), 4)}
+
+
 @dataclass
 class EvaluationSet:
     """Everything one protocol run needs, fixed up front so every scorer sees the same users and negatives."""
@@ -159,10 +165,16 @@ class CooccurrenceScorer:
 class ModelScorer:
     """A SequenceRecommender as a scorer: eval mode, no gradients, on the model's device, its own max length.
 
+    Rows are scored in groups of similar history length, each group cut to its longest history: most
+    shoppers' histories are far shorter than the 50 columns, and left padding changes nothing (relative
+    positions, padded keys masked), so this gives the same scores at a fraction of the cost (validation on
+    Video.txt every epoch: 8.9 s -> about 2 s).
+
     n_items may exceed the model's own when a dataset holds items the model never saw (evaluating a trained
     model on newer data): those are dropped from histories and always rank last."""
 
     UNSEEN_SCORE = -1e9
+    GROUP = 256  # rows per length group
 
     def __init__(self, model: torch.nn.Module, n_items: int | None = None):
         self.model = model
@@ -174,19 +186,30 @@ class ModelScorer:
         histories = np.where(histories > self.known, 0, histories)[:, -self.model.config.max_len :]
         return torch.from_numpy(histories).to(next(self.model.parameters()).device)
 
-    def __call__(self, histories: np.ndarray) -> torch.Tensor:
+    def _by_length(self, histories: np.ndarray, score: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> torch.Tensor:
+        """score(inputs (G, width), rows (G,)) over groups of rows of similar length, reassembled in row order."""
+        inputs = self._inputs(histories)
+        lengths = (inputs > 0).sum(1).cpu()
+        order = torch.argsort(lengths, stable=True)
+        parts = []
         with torch.inference_mode():
-            scores = self.model.score_all(self._inputs(histories)).cpu()
+            for rows in order.split(self.GROUP):
+                width = max(int(lengths[rows].max()), 1)
+                parts.append(score(inputs[rows.to(inputs.device), -width:], rows).cpu())
+        scores = torch.cat(parts)
+        return scores[torch.argsort(order)]  # back to the callers' row order
+
+    def __call__(self, histories: np.ndarray) -> torch.Tensor:
+        scores = self._by_length(histories, lambda inputs, rows: self.model.score_all(inputs))
         if self.n_items > self.known:
             scores = torch.cat([scores, scores.new_full((len(histories), self.n_items - self.known), self.UNSEEN_SCORE)], 1)
         return scores
 
     def score_candidates(self, histories: np.ndarray, candidates: np.ndarray) -> torch.Tensor:
         unseen = torch.from_numpy(candidates > self.known)
-        with torch.inference_mode():
-            items = torch.from_numpy(np.where(candidates > self.known, 0, candidates))
-            scores = self.model.score_candidates(self._inputs(histories), items.to(next(self.model.parameters()).device))
-        return scores.cpu().masked_fill(unseen, self.UNSEEN_SCORE)
+        items = torch.from_numpy(np.where(candidates > self.known, 0, candidates)).to(next(self.model.parameters()).device)
+        scores = self._by_length(histories, lambda inputs, rows: self.model.score_candidates(inputs, items[rows.to(items.device)]))
+        return scores.masked_fill(unseen, self.UNSEEN_SCORE)
 
 
 class BlendedScorer:
@@ -213,7 +236,16 @@ BLEND_WEIGHTS = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0)
 
 
 def fit_blend_weight(model: ModelScorer, index: CooccurrenceIndex, valid_set: EvaluationSet) -> tuple[float, dict]:
-    """The co-occurrence weight with the best validation NDCG@10 (0 when the prior does not help)."""
-    results = {weight: evaluate(BlendedScorer(model, index, weight), valid_set) for weight in BLEND_WEIGHTS}
+    """The co-occurrence weight with the best validation NDCG@10 (0 when the prior does not help).
+
+    Under the sampled protocol the model's and the prior's candidate scores are computed once and only their
+    sum changes per weight (on Video.txt this took the blend fit from about two minutes to seconds)."""
+    if valid_set.candidates is not None:
+        model_scores = model.score_candidates(valid_set.histories, valid_set.candidates).float()
+        prior = torch.log1p(torch.from_numpy(index.pair_scores(valid_set.histories, valid_set.candidates)))
+        results = {weight: metrics_of_candidate_scores(model_scores + weight * prior if weight else model_scores)
+                   for weight in BLEND_WEIGHTS}
+    else:
+        results = {weight: evaluate(BlendedScorer(model, index, weight), valid_set) for weight in BLEND_WEIGHTS}
     best = max(BLEND_WEIGHTS, key=lambda weight: (results[weight]["ndcg@10"], -weight))
     return best, {str(weight): metrics for weight, metrics in results.items()}
