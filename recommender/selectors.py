@@ -14,7 +14,7 @@ from django.http import HttpRequest
 
 from catalog import selectors as catalog_selectors
 from catalog.models import Product, ShopperEvent
-from recommender.strategies import EVENT_KINDS, Candidate, ShopperContext, chain
+from recommender.strategies import EVENT_KINDS, RECENT_SEARCHES, Candidate, ShopperContext, chain
 from shop import selectors as shop_selectors
 
 logger = logging.getLogger(__name__)
@@ -118,19 +118,26 @@ def _owner_filter(request: HttpRequest) -> dict | None:
 
 
 def shopper_context(*, request: HttpRequest, anchor: Product | None = None, with_cart: bool = False) -> ShopperContext:
-    """What the recommender knows about the request's shopper: two queries (recent events, purchases), plus
-    two for the cart when asked. A visitor without a session has no history and costs no query."""
+    """What the recommender knows about the request's shopper: two queries (recent events and searches,
+    purchases), plus two for the cart when asked. A visitor without a session costs no query."""
     user = getattr(request, "user", None)
     user_id = user.pk if user is not None and user.is_authenticated else None
     history: list[int] = []
+    searches: list[str] = []
     purchased: frozenset[int] = frozenset()
     owner = _owner_filter(request)
     if owner is not None:
-        events = catalog_selectors.shopper_events(kinds=EVENT_KINDS, **owner).filter(product__isnull=False)
-        recent = events.order_by("-created_at", "-id").values_list("product_id", flat=True)[: HISTORY_LENGTH * 2]
-        history = _collapse_repeats(reversed(list(recent)))[-HISTORY_LENGTH:]
+        events = catalog_selectors.shopper_events(kinds=(*EVENT_KINDS, ShopperEvent.Kind.SEARCH), **owner)
+        recent = list(
+            events.order_by("-created_at", "-id").values_list("product_id", "query")[: HISTORY_LENGTH * 2]
+        )
+        history = _collapse_repeats(pk for pk, _ in reversed(recent) if pk)[-HISTORY_LENGTH:]
+        searches = list(dict.fromkeys(query.lower() for pk, query in recent if not pk and query))[:RECENT_SEARCHES]
         purchased = frozenset(
-            events.filter(kind=ShopperEvent.Kind.PURCHASE).order_by().values_list("product_id", flat=True).distinct()
+            events.filter(kind=ShopperEvent.Kind.PURCHASE, product__isnull=False)
+            .order_by()
+            .values_list("product_id", flat=True)
+            .distinct()
         )
     cart: tuple[int, ...] = ()
     if with_cart:
@@ -144,6 +151,7 @@ def shopper_context(*, request: HttpRequest, anchor: Product | None = None, with
         anchor=anchor_id,
         cart=cart,
         focus_category_id=anchor.category_id if anchor is not None else None,
+        searches=tuple(searches),
     )
 
 
@@ -167,6 +175,8 @@ class RecommendationBlock:
 def _reason(candidate: Candidate, products: dict[int, Product], context: ShopperContext) -> str:
     because = products.get(candidate.because) if candidate.because else None
     product = products[candidate.product_id]
+    if candidate.reason == "searched":
+        return f"Because you searched for “{candidate.query}”"
     if candidate.reason == "category":
         return f"Popular in {product.category.name}"
     if candidate.reason == "popular" or because is None:
@@ -230,8 +240,9 @@ def recommendation_block(*, block: str, context: ShopperContext, limit: int = 8)
 
 
 def shopper_is_unknown(shopper: ShopperContext) -> bool:
-    """No history, purchases or cart (most guests): such a shopper gets what every other one gets on a page."""
-    return not (shopper.history or shopper.purchased or shopper.cart)
+    """No history, searches, purchases or cart (most guests): such a shopper gets what every other one gets on
+    a page."""
+    return not (shopper.history or shopper.searches or shopper.purchased or shopper.cart)
 
 
 def blocks_for(*, shopper: ShopperContext, context: str, limit: int = 8) -> list[RecommendationBlock]:

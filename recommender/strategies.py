@@ -28,6 +28,7 @@ from recommender.serving import active_model
 logger = logging.getLogger(__name__)
 
 EVENT_KINDS = (ShopperEvent.Kind.VIEW, ShopperEvent.Kind.ADD_TO_CART, ShopperEvent.Kind.PURCHASE)
+RECENT_SEARCHES = 3  # how many of a shopper's latest distinct searches the "searched" strategy follows
 COOCCURRENCE_SECONDS = 15 * 60
 STORED_CACHE_SECONDS = 6 * 60 * 60  # the beat refresh runs every 6 hours and rewrites the cache
 
@@ -42,6 +43,7 @@ class ShopperContext:
     anchor: int | None = None  # the product whose page this is
     cart: tuple[int, ...] = ()  # product ids in the cart
     focus_category_id: int | None = None  # the anchor's category; without one, the latest seed's is looked up
+    searches: tuple[str, ...] = ()  # the shopper's latest distinct search queries, newest first
 
     @property
     def seeds(self) -> tuple[int, ...]:
@@ -56,8 +58,9 @@ class Candidate:
     score: float
     source: str  # the strategy's name
     because: int | None = None  # the product that explains the pick
-    reason: str = ""  # "viewed", "together", "category", "popular", "similar"
+    reason: str = ""  # "viewed", "together", "category", "popular", "similar", "searched"
     product: Product | None = field(default=None, compare=False)  # when the strategy already loaded it
+    query: str = ""  # for "searched": the search that explains the pick
 
 
 class RecommendationStrategy:
@@ -195,6 +198,24 @@ def reset_event_cooccurrence() -> None:
     _event_cooccurrence.reset()
 
 
+class RecentSearchStrategy(RecommendationStrategy):
+    """The best matches of the shopper's latest searches (newest first): what a shopper looked for says what
+    they want before they have opened any product. One search per query reached."""
+
+    name = "searched"
+
+    def candidates(self, context: ShopperContext, limit: int) -> list[Candidate]:
+        from catalog.search.selectors import search_products  # the search app loads its index lazily
+
+        picks: list[Candidate] = []
+        for query in context.searches:
+            found = search_products(query=query, page_size=limit).products
+            picks += [Candidate(p.pk, float(-len(picks) - r), self.name, None, "searched", p, query) for r, p in enumerate(found)]
+            if len(picks) >= limit:
+                break
+        return picks
+
+
 class CategoryPopularStrategy(RecommendationStrategy):
     """Best sellers in the category the shopper is looking at."""
 
@@ -239,7 +260,10 @@ class SimilarTextStrategy(RecommendationStrategy):
 
 
 DEFAULT_CHAINS: dict[str, list[str]] = {
-    "home": ["StoredStrategy", "SequenceModelStrategy", "CooccurrenceStrategy", "CategoryPopularStrategy", "PopularStrategy"],
+    "home": [
+        "StoredStrategy", "SequenceModelStrategy", "CooccurrenceStrategy", "RecentSearchStrategy",
+        "CategoryPopularStrategy", "PopularStrategy",
+    ],
     "also_bought": ["CooccurrenceStrategy", "SequenceModelStrategy", "CategoryPopularStrategy", "PopularStrategy"],
     "similar": ["SimilarTextStrategy", "CategoryPopularStrategy"],
     "cart": ["SequenceModelStrategy", "CooccurrenceStrategy", "CategoryPopularStrategy", "PopularStrategy"],
