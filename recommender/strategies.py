@@ -21,6 +21,7 @@ from django.utils.module_loading import import_string
 
 from catalog import selectors as catalog_selectors
 from catalog.models import Product, ShopperEvent
+from catalog.search import selectors as search_selectors
 from recommender.cooccurrence import CooccurrenceIndex
 from recommender.models import ShopperRecommendations, SimilarProducts
 from recommender.serving import active_model
@@ -205,12 +206,11 @@ class RecentSearchStrategy(RecommendationStrategy):
     name = "searched"
 
     def candidates(self, context: ShopperContext, limit: int) -> list[Candidate]:
-        from catalog.search.selectors import search_products  # the search app loads its index lazily
-
         picks: list[Candidate] = []
         for query in context.searches:
-            found = search_products(query=query, page_size=limit).products
-            picks += [Candidate(p.pk, float(-len(picks) - r), self.name, None, "searched", p, query) for r, p in enumerate(found)]
+            for product in search_selectors.search_products(query=query, page_size=limit).products:
+                rank = len(picks)  # the newest search's matches first, each search's in its own order
+                picks.append(Candidate(product.pk, float(-rank), self.name, None, "searched", product, query))
             if len(picks) >= limit:
                 break
         return picks
