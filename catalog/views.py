@@ -1,10 +1,13 @@
 """Storefront pages: home, category listing, product (searching is the search app's page). Thin: parse the
-query string, call selectors, record the shopper event, render. Malformed parameters are dropped rather than answered with an error.
+query string, call selectors, record the shopper event, render. Malformed parameters are dropped rather than
+answered with an error.
 
 Each page's main content (everything between the header and the footer but the recommendation slot) is the
 same for every shopper who sends the same query string, so it is rendered once and kept through
 selectors.catalog_cached() until the catalog (or, for a product page, the product's stock) changes; the
-header (cart badge, account links, messages) and the product form's CSRF field are rendered per request."""
+header (cart badge, account links, messages) is rendered per request, except for plain guests (no session,
+not signed in), whose whole page is the same for all of them and is cached too (see _respond). The CSRF token
+and the product form's CSRF field always go in per request."""
 from __future__ import annotations
 
 import hashlib
@@ -13,8 +16,7 @@ from typing import Any
 
 from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse, QueryDict
-from django.shortcuts import render
-from django.template.backends.utils import csrf_input
+from django.middleware.csrf import get_token
 from django.template.loader import render_to_string
 from django.utils.safestring import SafeString, mark_safe
 
@@ -82,6 +84,33 @@ def _render_body(request: HttpRequest, template: str, context: dict[str, Any]) -
 # Where a cached product page body takes the request's CSRF field. Text from the catalog is escaped when
 # rendered, so only the template itself can put "<!--" in the body.
 _CSRF_SLOT = mark_safe("<!-- csrf-field -->")
+# Where a page cached whole for guests takes the request's CSRF token: nothing HTML escaping would change.
+_CSRF_TOKEN_SLOT = "csrf-token-slot-5b1e0c"
+
+
+def _is_plain_guest(request: HttpRequest) -> bool:
+    """Not signed in and no cookie but the CSRF one: no session (so an empty cart and no history) and no
+    messages. Every such guest sees the same page but for the CSRF token."""
+    return not request.user.is_authenticated and set(request.COOKIES) <= {settings.CSRF_COOKIE_NAME}
+
+
+def _respond(
+    request: HttpRequest, template: str, context: dict[str, Any], *, key: str, versions: list[str] | None = None
+) -> HttpResponse:
+    """Render a storefront page. A plain guest's (most traffic) is cached whole, like the bodies, with
+    placeholders for the CSRF token, so it costs a cache read and no template rendering. Either way the
+    request's own token goes into the page here (and the product form's CSRF field into its slot)."""
+    if _is_plain_guest(request):
+        html = selectors.catalog_cached(
+            key=f"guest-page:{key}",
+            compute=lambda: render_to_string(template, {**context, "csrf_token": _CSRF_TOKEN_SLOT}, request=request),
+            versions=versions or [],
+        )
+    else:
+        html = render_to_string(template, context, request=request)
+    token = get_token(request)
+    field_html = f'<input type="hidden" name="csrfmiddlewaretoken" value="{token}">'
+    return HttpResponse(html.replace(_CSRF_TOKEN_SLOT, token).replace(_CSRF_SLOT, field_html))
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -94,8 +123,10 @@ def home(request: HttpRequest) -> HttpResponse:
         html = _render_body(request, "catalog/partials/home_body.html", context)
         return _Body(html, nav_categories=[node.category for node in tree.roots])
 
-    cached = selectors.catalog_cached(key=_body_key("home"), compute=body)
-    return render(request, "catalog/home.html", {"body": cached, "nav_categories": cached.nav_categories})
+    key = _body_key("home")
+    cached = selectors.catalog_cached(key=key, compute=body)
+    context = {"body": cached, "nav_categories": cached.nav_categories}
+    return _respond(request, "catalog/home.html", context, key=key)
 
 
 def category(request: HttpRequest, slug: str) -> HttpResponse:
@@ -113,13 +144,14 @@ def category(request: HttpRequest, slug: str) -> HttpResponse:
             product_count=listing.page.paginator.count,
         )
 
-    cached = selectors.catalog_cached(key=_body_key("category", slug, query=request.GET), compute=body)
+    key = _body_key("category", slug, query=request.GET)
+    cached = selectors.catalog_cached(key=key, compute=body)
     context = {
         "body": cached,
         "nav_categories": cached.nav_categories,
         "current_category_slug": cached.breadcrumbs[0].slug,
     }
-    return render(request, "catalog/category.html", context)
+    return _respond(request, "catalog/category.html", context, key=key)
 
 
 def product(request: HttpRequest, slug: str) -> HttpResponse:
@@ -141,9 +173,8 @@ def product(request: HttpRequest, slug: str) -> HttpResponse:
         )
 
     # One cache read serves the whole page: the body and what the rest of the page needs of the product.
-    cached = selectors.catalog_cached(
-        key=_body_key("product", slug), compute=body, versions=[selectors.product_version_key(slug)]
-    )
+    key, versions = _body_key("product", slug), [selectors.product_version_key(slug)]
+    cached = selectors.catalog_cached(key=key, compute=body, versions=versions)
     if cached is None:
         raise Http404("No such product")
     event_record_deferred(
@@ -151,8 +182,8 @@ def product(request: HttpRequest, slug: str) -> HttpResponse:
     )
     context = {
         "product": cached.product,
-        "body": mark_safe(cached.html.replace(_CSRF_SLOT, csrf_input(request), 1)),  # both parts are safe
+        "body": cached.html,  # its CSRF slot is filled by _respond
         "nav_categories": cached.nav_categories,
         "current_category_slug": cached.breadcrumbs[0].slug if cached.breadcrumbs else "",
     }
-    return render(request, "catalog/product.html", context)
+    return _respond(request, "catalog/product.html", context, key=key, versions=versions)

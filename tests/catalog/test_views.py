@@ -227,3 +227,24 @@ def test_a_cached_product_page_carries_each_shoppers_own_csrf_token(shop_catalog
 
     assert html.count('name="csrfmiddlewaretoken"') == 1
     assert response.status_code == 302
+
+
+def test_guests_share_a_cached_page_but_never_each_others_token_or_a_shoppers_header(shop_catalog, django_user_model):
+    first, second = Client(), Client()
+    first_html = first.get("/c/women/").content.decode()  # fills the guest page cache
+
+    with CaptureQueriesContext(connection) as queries:
+        second_html = second.get("/c/women/").content.decode()
+
+    assert queries.captured_queries == []
+    tokens = [re.search(r'data-csrf="([^"]+)"', html).group(1) for html in (first_html, second_html)]
+    assert tokens[0] != tokens[1] and "slot" not in tokens[1]
+
+    shopper = Client()
+    shopper.force_login(django_user_model.objects.create_user(username="mira", password="pw-123456"))
+    assert "Sign out" in shopper.get("/c/women/").content.decode()
+
+    shopper_with_cart = Client()
+    shopper_with_cart.get("/p/oxford-shirt/")
+    shopper_with_cart.post("/cart/add/", {"sku": "OXFORD-SHIRT-L", "quantity": 1})
+    assert re.search(r"data-cart-count>1<", shopper_with_cart.get("/c/women/").content.decode())
