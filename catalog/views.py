@@ -101,8 +101,10 @@ def _respond(
     placeholders for the CSRF token, so it costs a cache read and no template rendering. Either way the
     request's own token goes into the page here (and the product form's CSRF field into its slot)."""
     if _is_plain_guest(request):
+        # Keyed by the whole query string too: the header shows parts of it (the search box's words).
+        query = hashlib.sha1(request.GET.urlencode().encode()).hexdigest()
         html = selectors.catalog_cached(
-            key=f"guest-page:{key}",
+            key=f"guest-page:{key}:{query}",
             compute=lambda: render_to_string(template, {**context, "csrf_token": _CSRF_TOKEN_SLOT}, request=request),
             versions=versions or [],
         )

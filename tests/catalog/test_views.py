@@ -248,3 +248,9 @@ def test_guests_share_a_cached_page_but_never_each_others_token_or_a_shoppers_he
     shopper_with_cart.get("/p/oxford-shirt/")
     shopper_with_cart.post("/cart/add/", {"sku": "OXFORD-SHIRT-L", "quantity": 1})
     assert re.search(r"data-cart-count>1<", shopper_with_cart.get("/c/women/").content.decode())
+
+
+def test_a_guests_query_string_never_shows_on_another_guests_cached_page(shop_catalog):
+    assert "spam-words" in Client().get("/", {"q": "spam-words"}).content.decode()  # the search box echoes q
+
+    assert "spam-words" not in Client().get("/").content.decode()
