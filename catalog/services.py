@@ -165,7 +165,7 @@ def _event_build(
     kind: str,
     user: AbstractBaseUser | AnonymousUser | None,
     session_key: str | None,
-    product: Product | None,
+    product_id: int | None,
     query: str,
 ) -> ShopperEvent:
     if kind not in _KINDS:
@@ -174,7 +174,7 @@ def _event_build(
         kind=kind,
         user=user if user is not None and user.is_authenticated else None,
         session_key=(session_key or "")[:40],
-        product=product,
+        product_id=product_id,
         query=query.strip()[:200],
         created_at=timezone.now(),
     )
@@ -191,14 +191,19 @@ def event_record(
     """Record a shopper event now: one INSERT, plus one F() UPDATE of the product's counter for views and
     purchases. For events that belong to a caller's transaction (add to cart, purchase); a page view uses
     event_record_deferred(). `user` may be anonymous (stored as null)."""
-    event = _event_build(kind=kind, user=user, session_key=session_key, product=product, query=query)
-    counter = _COUNTERS.get(kind)
+    product_id = product.pk if product is not None else None
+    event = _event_build(kind=kind, user=user, session_key=session_key, product_id=product_id, query=query)
+    _event_write(event)
+    return event
+
+
+def _event_write(event: ShopperEvent) -> None:
+    counter = _COUNTERS.get(event.kind)
     # Inside the caller's transaction no savepoint is needed: a failure here fails the caller's block anyway.
     with transaction.atomic(savepoint=False):
         event.save(force_insert=True)
-        if product is not None and counter:
-            Product.objects.filter(pk=product.pk).update(**{counter: F(counter) + 1})
-    return event
+        if event.product_id is not None and counter:
+            Product.objects.filter(pk=event.product_id).update(**{counter: F(counter) + 1})
 
 
 def event_record_deferred(
@@ -206,7 +211,7 @@ def event_record_deferred(
     kind: str,
     user: AbstractBaseUser | AnonymousUser | None = None,
     session_key: str | None = "",
-    product: Product | None = None,
+    product_id: int | None = None,
     query: str = "",
 ) -> None:
     """Queue a shopper event (a product view, a search) to be written with others, after a response.
@@ -220,10 +225,10 @@ def event_record_deferred(
     Inside a transaction (ATOMIC_REQUESTS, a test case) the event is written at once instead, as
     event_record() does: it belongs to that transaction, to commit or roll back with it, and must not be
     written later, outside it."""
+    event = _event_build(kind=kind, user=user, session_key=session_key, product_id=product_id, query=query)
     if connection.in_atomic_block:
-        event_record(kind=kind, user=user, session_key=session_key, product=product, query=query)
+        _event_write(event)
         return
-    event = _event_build(kind=kind, user=user, session_key=session_key, product=product, query=query)
     _pending_events.add(event)
 
 

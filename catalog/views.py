@@ -11,6 +11,7 @@ and the product form's CSRF field always go in per request."""
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -94,25 +95,39 @@ def _is_plain_guest(request: HttpRequest) -> bool:
     return not request.user.is_authenticated and set(request.COOKIES) <= {settings.CSRF_COOKIE_NAME}
 
 
-def _respond(
-    request: HttpRequest, template: str, context: dict[str, Any], *, key: str, versions: list[str] | None = None
-) -> HttpResponse:
-    """Render a storefront page. A plain guest's (most traffic) is cached whole, like the bodies, with
-    placeholders for the CSRF token, so it costs a cache read and no template rendering. Either way the
-    request's own token goes into the page here (and the product form's CSRF field into its slot)."""
-    if _is_plain_guest(request):
-        # Keyed by the whole query string too: the header shows parts of it (the search box's words).
-        query = hashlib.sha1(request.GET.urlencode().encode()).hexdigest()
-        html = selectors.catalog_cached(
-            key=f"guest-page:{key}:{query}",
-            compute=lambda: render_to_string(template, {**context, "csrf_token": _CSRF_TOKEN_SLOT}, request=request),
-            versions=versions or [],
-        )
-    else:
-        html = render_to_string(template, context, request=request)
+@dataclass(frozen=True)
+class _Page:
+    """A rendered page, its CSRF token and field still to be filled in (see _response)."""
+
+    html: str
+    product_id: int | None = None  # a product page's product, for its view event
+
+
+def _page(request: HttpRequest, key: str, render_page: Callable[[str | None], _Page | None], *,
+          versions: list[str] | None = None) -> _Page | None:
+    """The page `render_page(csrf_token)` renders. A plain guest's (most traffic) is cached whole, like the
+    bodies, rendered with a placeholder for the token, so it costs one cache read and no template rendering;
+    anyone else's is rendered with their own token (None)."""
+    if not _is_plain_guest(request):
+        return render_page(None)
+    # Keyed by the whole query string too: the header shows parts of it (the search box's words).
+    query = hashlib.sha1(request.GET.urlencode().encode()).hexdigest()
+    return selectors.catalog_cached(
+        key=f"guest-page:{key}:{query}", compute=lambda: render_page(_CSRF_TOKEN_SLOT), versions=versions or []
+    )
+
+
+def _render_page(request: HttpRequest, template: str, context: dict[str, Any], csrf_token: str | None) -> str:
+    if csrf_token is not None:
+        context = {**context, "csrf_token": csrf_token}
+    return render_to_string(template, context, request=request)
+
+
+def _response(request: HttpRequest, page: _Page) -> HttpResponse:
+    """The page with the request's own CSRF token in it (and the product form's CSRF field in its slot)."""
     token = get_token(request)
     field_html = f'<input type="hidden" name="csrfmiddlewaretoken" value="{token}">'
-    return HttpResponse(html.replace(_CSRF_TOKEN_SLOT, token).replace(_CSRF_SLOT, field_html))
+    return HttpResponse(page.html.replace(_CSRF_TOKEN_SLOT, token).replace(_CSRF_SLOT, field_html))
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -125,10 +140,13 @@ def home(request: HttpRequest) -> HttpResponse:
         html = _render_body(request, "catalog/partials/home_body.html", context)
         return _Body(html, nav_categories=[node.category for node in tree.roots])
 
+    def render_page(csrf_token: str | None) -> _Page:
+        cached = selectors.catalog_cached(key=key, compute=body)
+        context = {"body": cached, "nav_categories": cached.nav_categories}
+        return _Page(_render_page(request, "catalog/home.html", context, csrf_token))
+
     key = _body_key("home")
-    cached = selectors.catalog_cached(key=key, compute=body)
-    context = {"body": cached, "nav_categories": cached.nav_categories}
-    return _respond(request, "catalog/home.html", context, key=key)
+    return _response(request, _page(request, key, render_page))
 
 
 def category(request: HttpRequest, slug: str) -> HttpResponse:
@@ -146,21 +164,24 @@ def category(request: HttpRequest, slug: str) -> HttpResponse:
             product_count=listing.page.paginator.count,
         )
 
+    def render_page(csrf_token: str | None) -> _Page:
+        cached = selectors.catalog_cached(key=key, compute=body)
+        context = {
+            "body": cached,
+            "nav_categories": cached.nav_categories,
+            "current_category_slug": cached.breadcrumbs[0].slug,
+        }
+        return _Page(_render_page(request, "catalog/category.html", context, csrf_token))
+
     key = _body_key("category", slug, query=request.GET)
-    cached = selectors.catalog_cached(key=key, compute=body)
-    context = {
-        "body": cached,
-        "nav_categories": cached.nav_categories,
-        "current_category_slug": cached.breadcrumbs[0].slug,
-    }
-    return _respond(request, "catalog/category.html", context, key=key)
+    return _response(request, _page(request, key, render_page))
 
 
 def product(request: HttpRequest, slug: str) -> HttpResponse:
     def body() -> _Body | None:
         detail = selectors.product_detail(slug=slug)
         if detail is None:
-            return None  # kept too: an unknown slug asked again costs one cache read
+            return None
         context = {
             "detail": detail,
             "product": detail.product,
@@ -174,18 +195,24 @@ def product(request: HttpRequest, slug: str) -> HttpResponse:
             product=detail.product,
         )
 
-    # One cache read serves the whole page: the body and what the rest of the page needs of the product.
+    def render_page(csrf_token: str | None) -> _Page | None:
+        # One cache read gives the body and what the rest of the page needs of the product.
+        cached = selectors.catalog_cached(key=key, compute=body, versions=versions)
+        if cached is None:
+            return None  # kept too: an unknown slug asked again costs one cache read
+        context = {
+            "product": cached.product,
+            "body": cached.html,  # its CSRF slot is filled by _response
+            "nav_categories": cached.nav_categories,
+            "current_category_slug": cached.breadcrumbs[0].slug if cached.breadcrumbs else "",
+        }
+        return _Page(_render_page(request, "catalog/product.html", context, csrf_token), product_id=cached.product.pk)
+
     key, versions = _body_key("product", slug), [selectors.product_version_key(slug)]
-    cached = selectors.catalog_cached(key=key, compute=body, versions=versions)
-    if cached is None:
+    page = _page(request, key, render_page, versions=versions)
+    if page is None:
         raise Http404("No such product")
     event_record_deferred(
-        kind=ShopperEvent.Kind.VIEW, user=request.user, session_key=_session_key(request), product=cached.product
+        kind=ShopperEvent.Kind.VIEW, user=request.user, session_key=_session_key(request), product_id=page.product_id
     )
-    context = {
-        "product": cached.product,
-        "body": cached.html,  # its CSRF slot is filled by _respond
-        "nav_categories": cached.nav_categories,
-        "current_category_slug": cached.breadcrumbs[0].slug if cached.breadcrumbs else "",
-    }
-    return _respond(request, "catalog/product.html", context, key=key, versions=versions)
+    return _response(request, page)

@@ -88,7 +88,7 @@ def test_deferred_events_are_written_by_the_flush_in_one_insert_and_an_update_pe
     settings.CATALOG_EVENT_MAX_DELAY_SECONDS = 3600
     top, shirt = shop_catalog["products"]["white-top"], shop_catalog["products"]["oxford-shirt"]
     for product in (top, top, shirt):
-        event_record_deferred(kind=ShopperEvent.Kind.VIEW, session_key="abc", product=product)
+        event_record_deferred(kind=ShopperEvent.Kind.VIEW, session_key="abc", product_id=product.pk)
     event_record_deferred(kind=ShopperEvent.Kind.SEARCH, query="  linen ")
     assert ShopperEvent.objects.count() == 0
 
@@ -149,7 +149,7 @@ def test_an_event_deferred_inside_a_transaction_is_written_at_once_in_it(shop_ca
     product = shop_catalog["products"]["white-top"]
 
     with transaction.atomic():
-        event_record_deferred(kind=ShopperEvent.Kind.VIEW, product=product)
+        event_record_deferred(kind=ShopperEvent.Kind.VIEW, product_id=product.pk)
         assert ShopperEvent.objects.get().product == product
 
     assert events_flush() == 0
