@@ -6,11 +6,11 @@ and values are computed once per model and process (`warm`, or the first request
 request's cache, and a request prefills only its facts (~60 instead of ~100 tokens for an FAQ answer). The
 first token is yielded as soon as it is decoded; the rest follow one greedy step at a time.
 
-Only llm_core's public steps are used (the model's cached forward, `decode_one_token`, `IncrementalDecoder`).
+Only llm_core's public steps are used (the model's cached forward, `decode_one_token`, `IncrementalDecoder`,
+`quantize.bf16_twin` for the prefill).
 With bf16_prefill off, greedy output equals llm_core.generate.stream's up to float rounding between a whole-prompt and a chunked
 prefill. The model is read-only here: each request has its own cache, so threads may stream concurrently.
 """
-import copy
 import threading
 import weakref
 from collections import OrderedDict
@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from torch import nn
 
+from llm_core import quantize
 from llm_core.generate import IncrementalDecoder, decode_one_token
 
 _SENTINEL = "\x00facts\x00"
@@ -53,46 +53,6 @@ _facts: "weakref.WeakKeyDictionary[Any, OrderedDict[tuple, PrefilledFacts]]" = w
 _lock = threading.Lock()
 
 
-class _BF16Linear(nn.Module):
-    """A bias-free linear layer with oneDNN-packed bf16 weights; float32 in and out."""
-
-    def __init__(self, weight: torch.Tensor):
-        super().__init__()
-        self.out_features = weight.size(0)
-        packed = torch.ops.mkldnn._reorder_linear_weight(weight.detach().to(torch.bfloat16), 64)
-        self.register_buffer("weight", packed, persistent=False)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.ops.mkldnn._linear_pointwise(x.to(torch.bfloat16), self.weight, None, "none", [], "").to(x.dtype)
-
-
-def _dense_weight(module: nn.Module) -> torch.Tensor | None:
-    """The float32 (out, in) weight of a bias-free float32 linear layer, plain or oneDNN-packed; else None."""
-    if getattr(module, "bias", None) is not None or not isinstance(getattr(module, "weight", None), torch.Tensor):
-        return None
-    if isinstance(module, nn.Linear) or type(module).__name__ == "PackedLinear":
-        weight = module.weight.to_dense() if module.weight.is_mkldnn else module.weight
-        if weight.dtype == torch.float32 and weight.dim() == 2:
-            return weight
-    return None
-
-
-def _twin(module: nn.Module, *, skip: str, prefix: str = "") -> nn.Module:
-    """A shallow copy of module whose float32 linear layers (except `skip`) are bf16; all else is shared."""
-    weight = _dense_weight(module) if prefix != skip else None
-    if weight is not None:
-        return _BF16Linear(weight)
-    clone = copy.copy(module)  # shares parameters, buffers and attributes with the original
-    clone._modules = {name: _twin(child, skip=skip, prefix=f"{prefix}{name}") if child is not None else None
-                      for name, child in module._modules.items()}
-    return clone
-
-
-def bf16_prefill_supported(model: Any) -> bool:
-    weight = model.embed_tokens.weight
-    return weight.device.type == "cpu" and weight.dtype == torch.float32 and torch.ops.mkldnn._is_mkldnn_bf16_supported()
-
-
 def prefill_twin(model: Any) -> Any:
     """The model's bf16-matmul twin for prefills (built once per model), or the model itself where the CPU
     has no bf16 matmuls or the model is not float32 on the CPU."""
@@ -101,7 +61,7 @@ def prefill_twin(model: Any) -> Any:
         return twin
     with _lock:
         if model not in _twins:
-            _twins[model] = _twin(model, skip="lm_head") if bf16_prefill_supported(model) else model
+            _twins[model] = quantize.bf16_twin(model, skip=["lm_head"]) if quantize.bf16_supported(model) else model
         return _twins[model]
 
 
@@ -181,7 +141,7 @@ def stream_wording(
     if start:
         cache.keys[:, :, :, :start] = prefix.keys
         cache.values[:, :, :, :start] = prefix.values
-    use_twin = bf16_prefill and bf16_prefill_supported(model)
+    use_twin = bf16_prefill and quantize.bf16_supported(model)
     key = (instruction, facts, use_twin)
     known = _facts_get(model, key) if facts_cache_size > 0 else None
     if known is not None and known.start == start:

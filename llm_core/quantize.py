@@ -1,5 +1,5 @@
-"""Weight formats for CPU inference (oneDNN-packed float32, int8, int4), and the perplexity that measures
-what quantization costs.
+"""Weight formats for CPU inference (oneDNN-packed float32 or bfloat16, int8, int4), and the perplexity that
+measures what quantization costs.
 
 int8 (serving): each nn.Linear becomes an Int8Linear, int8 weights with one symmetric scale per output
 channel (absmax / 127), a quarter of float32's bytes; activations stay floating point. Kernels measured on
@@ -26,29 +26,43 @@ from llm_core.model import Transformer
 
 
 class PackedLinear(nn.Module):
-    """A bias-free float32 CPU linear layer whose weight is pre-packed in oneDNN's blocked layout.
+    """A bias-free CPU linear layer whose weight is pre-packed in oneDNN's blocked layout, float32 in and out.
 
-    Same float32 math as nn.Linear, through oneDNN's matmul instead of MKL's: measured on the dev box at
-    SmolLM2's shapes, 1.1x faster at one token, ~1.4-1.9x at 5-8 rows (speculative verification, batches),
-    1.2-1.3x on prefills. Results differ from nn.Linear only by float32 rounding (~1e-6 relative). The packed
-    weight is opaque: inference only, and it cannot be deep-copied or saved.
+    In float32 (pack_float32): the same math as nn.Linear, through oneDNN's matmul instead of MKL's: measured
+    on the dev box at SmolLM2's shapes, 1.1x faster at one token, ~1.4-1.9x at 5-8 rows (speculative
+    verification, batches), 1.2-1.3x on prefills. Results differ from nn.Linear only by float32 rounding
+    (~1e-6 relative). In bfloat16 (bf16_twin): the weights and the matmul's inputs are bf16, for prompt
+    prefills on CPUs with bf16 matmul units. The packed weight is opaque: inference only, and it cannot be
+    deep-copied or saved.
     """
 
     PACK_FOR_ROWS = 8  # oneDNN picks the blocking for this many rows; it measured as fast as 1 at one row
 
-    def __init__(self, linear: nn.Linear):
+    def __init__(self, weight: torch.Tensor, *, dtype: torch.dtype = torch.float32, pack_for_rows: int = PACK_FOR_ROWS):
         super().__init__()
-        if linear.bias is not None or linear.weight.device.type != "cpu" or linear.weight.dtype != torch.float32:
-            raise ValueError("PackedLinear takes bias-free float32 linear layers on the CPU")
-        self.in_features, self.out_features = linear.in_features, linear.out_features
-        packed = torch.ops.mkldnn._reorder_linear_weight(linear.weight.detach(), self.PACK_FOR_ROWS)
+        if weight.device.type != "cpu" or weight.dtype != torch.float32 or weight.dim() != 2:
+            raise ValueError("PackedLinear takes the float32 weight of a bias-free linear layer on the CPU")
+        self.out_features, self.in_features = weight.shape
+        self.compute_dtype = dtype
+        packed = torch.ops.mkldnn._reorder_linear_weight(weight.detach().to(dtype), pack_for_rows)
         self.register_buffer("weight", packed, persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.ops.mkldnn._linear_pointwise(x, self.weight, None, "none", [], "")
+        y = torch.ops.mkldnn._linear_pointwise(x.to(self.compute_dtype), self.weight, None, "none", [], "")
+        return y.to(x.dtype)
 
     def extra_repr(self) -> str:
-        return f"in_features={self.in_features}, out_features={self.out_features}, onednn-packed float32"
+        dtype = str(self.compute_dtype).removeprefix("torch.")
+        return f"in_features={self.in_features}, out_features={self.out_features}, onednn-packed {dtype}"
+
+
+def _float32_weight(module: nn.Module) -> torch.Tensor | None:
+    """The dense float32 (out, in) weight of a bias-free float32 linear layer, plain or packed; else None."""
+    if isinstance(module, PackedLinear):
+        return module.weight.to_dense() if module.compute_dtype == torch.float32 else None
+    if isinstance(module, nn.Linear) and module.bias is None and module.weight.dtype == torch.float32:
+        return module.weight
+    return None
 
 
 def pack_float32(model: nn.Module, skip: Sequence[str] = ()) -> nn.Module:
@@ -56,8 +70,41 @@ def pack_float32(model: nn.Module, skip: Sequence[str] = ()) -> nn.Module:
 
     A head tied to the embedding gets its own packed copy. Build any draft (int4_draft) before packing.
     """
-    _replace_linears(model, lambda name, linear: PackedLinear(linear), skip)
+    def convert(name: str, linear: nn.Linear) -> PackedLinear:
+        if linear.bias is not None:
+            raise ValueError(f"{name}: PackedLinear takes bias-free linear layers")
+        return PackedLinear(linear.weight)
+
+    _replace_linears(model, convert, skip)
     return model
+
+
+def bf16_supported(model: nn.Module) -> bool:
+    """Whether bf16_twin can speed this model up: float32 on a CPU with bf16 matmuls."""
+    weight = next(model.parameters())
+    return weight.device.type == "cpu" and weight.dtype == torch.float32 and torch.ops.mkldnn._is_mkldnn_bf16_supported()
+
+
+def bf16_twin(model: nn.Module, skip: Sequence[str] = ()) -> nn.Module:
+    """A shallow copy of model whose float32 linear layers (plain or packed; except names in skip) run in
+    bfloat16; every other module, parameter and buffer is shared with model, which is left untouched.
+
+    For prompt prefills, where the matmuls dominate: their rounding moves logits by ~1e-2, so decode steps,
+    which pick each token, stay on the float32 model (or skip its head)."""
+    def copy_of(module: nn.Module, prefix: str) -> nn.Module:
+        weight = _float32_weight(module) if prefix not in skip else None
+        if weight is not None:
+            return PackedLinear(weight, dtype=torch.bfloat16, pack_for_rows=64)  # prefills have many rows
+        if not module._modules:
+            return module  # nothing inside changes: the very same module
+        clone = copy.copy(module)  # shares parameters, buffers and attributes with the original
+        clone._modules = {
+            name: copy_of(child, f"{prefix}.{name}" if prefix else name) if child is not None else None
+            for name, child in module._modules.items()
+        }
+        return clone
+
+    return copy_of(model, "")
 
 
 def quantize_weight(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from chatbot import generation, replies
+from llm_core import quantize
 from llm_core.generate import stream
 from tests.chatbot.tiny_model import tiny_base_model
 
@@ -56,7 +57,8 @@ def test_bf16_twin_shares_all_but_the_linear_weights_and_predicts_alike():
     # Shared tensors, not copies: the embedding, the norms and the (float32) logits head.
     assert twin.embed_tokens.weight is model.embed_tokens.weight and twin.lm_head.weight is model.lm_head.weight
     assert twin.norm.weight is model.norm.weight
-    assert isinstance(twin.layers[0].self_attn.q_proj, generation._BF16Linear)
+    q_proj = twin.layers[0].self_attn.q_proj
+    assert isinstance(q_proj, quantize.PackedLinear) and q_proj.compute_dtype == torch.bfloat16
     assert isinstance(model.layers[0].self_attn.q_proj, torch.nn.Linear)  # the served model is untouched
     assert torch.allclose(got, expected, atol=0.05, rtol=0.05)
 
@@ -95,7 +97,7 @@ def test_repeated_facts_skip_the_prefill_and_give_the_same_text(monkeypatch):
         prefills.append(kwargs["start_pos"])
         return model(*args, **kwargs)
 
-    monkeypatch.setattr(generation, "bf16_prefill_supported", lambda m: True)
+    monkeypatch.setattr(quantize, "bf16_supported", lambda m: True)
     monkeypatch.setattr(generation, "prefill_twin", lambda m: spy)
     facts = "Returns are free within 30 days of delivery."
 

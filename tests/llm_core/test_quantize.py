@@ -6,6 +6,7 @@ from llm_core.quantize import (
     Int4Linear,
     Int8Linear,
     PackedLinear,
+    bf16_twin,
     int4_draft,
     pack_float32,
     perplexity,
@@ -84,6 +85,21 @@ def test_packed_float32_model_gives_the_same_logits(tiny_model):
     assert isinstance(tiny_model.lm_head, PackedLinear) and isinstance(tiny_model.layers[1].mlp.down_proj, PackedLinear)
     torch.testing.assert_close(tiny_model(ids)[0], expected, atol=1e-4, rtol=1e-5)  # float32 rounding only
     torch.testing.assert_close(tiny_model(ids[:1, :1])[0], expected[:1, :1], atol=1e-4, rtol=1e-5)
+
+
+@pytest.mark.skipif(not torch.ops.mkldnn._is_mkldnn_bf16_supported(), reason="no bf16 matmuls on this CPU")
+def test_bf16_twin_of_a_packed_model_shares_everything_but_its_linear_layers(tiny_model):
+    ids = torch.randint(0, 259, (1, 20), generator=torch.Generator().manual_seed(0))
+    pack_float32(tiny_model)
+    with torch.inference_mode():
+        expected = tiny_model(ids)[0]
+        twin = bf16_twin(tiny_model, skip=["lm_head"])
+        got = twin(ids)[0]
+
+    q_proj = twin.layers[0].self_attn.q_proj
+    assert q_proj.compute_dtype == torch.bfloat16 and tiny_model.layers[0].self_attn.q_proj.compute_dtype == torch.float32
+    assert twin.lm_head is tiny_model.lm_head and twin.embed_tokens is tiny_model.embed_tokens
+    assert ((got - expected).norm() / expected.norm()).item() < 0.02  # bf16 rounding of the matmuls only
 
 
 def test_perplexity_of_a_uniform_model_is_the_vocabulary_size(tiny_model):
