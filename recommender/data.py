@@ -130,13 +130,20 @@ class TrainingPairs:
     lengths: np.ndarray  # (U,) real positions per row
 
     @classmethod
-    def from_split(cls, split: LeaveOneOut, max_len: int) -> "TrainingPairs":
-        keep = np.flatnonzero(split.train_lengths >= 2)  # one item alone has nothing to predict
+    def from_split(cls, split: LeaveOneOut, max_len: int, validated_users: np.ndarray | None = None) -> "TrainingPairs":
+        """Every user's training part. With validated_users given, the validation item of every other
+        evaluable user is training data too: only the validated users' must stay unseen for early stopping to
+        be honest, and the others' is their most recent action before the test item. Test items never train."""
+        lengths = split.train_lengths.copy()
+        if validated_users is not None:
+            extra = np.setdiff1d(split.eval_users, validated_users, assume_unique=True)
+            lengths[extra] += 1
+        keep = np.flatnonzero(lengths >= 2)  # one item alone has nothing to predict
         starts = split.data.offsets[keep]
-        ends = starts + split.train_lengths[keep]
+        ends = starts + lengths[keep]
         inputs = left_pad(split.data.items, starts, ends - 1, max_len)
         targets = left_pad(split.data.items, starts + 1, ends, max_len)
-        return cls(inputs, targets, np.minimum(split.train_lengths[keep] - 1, max_len))
+        return cls(inputs, targets, np.minimum(lengths[keep] - 1, max_len))
 
     def batches(self, batch_size: int, rng: np.random.Generator) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """Shuffled batches, each cut to its longest row: rows are sorted by length inside chunks of 50

@@ -59,6 +59,7 @@ class EvaluationSet:
     """Everything one protocol run needs, fixed up front so every scorer sees the same users and negatives."""
 
     protocol: str
+    user_indices: np.ndarray  # (U,) the scored users, indices into the split's data
     histories: np.ndarray  # (U, HISTORY_WIDTH) model inputs
     targets: np.ndarray  # (U,)
     candidates: np.ndarray | None  # (U, 1 + 100), target first: the sampled protocol only
@@ -97,7 +98,7 @@ def build_evaluation_set(
         seen_rows = np.repeat(np.arange(len(users)), input_lengths)
         within = np.arange(input_lengths.sum()) - np.repeat(np.cumsum(input_lengths) - input_lengths, input_lengths)
         seen_items = split.data.items[np.repeat(split.data.offsets[users], input_lengths) + within]
-    return EvaluationSet(protocol, histories, targets, candidates, seen_rows, seen_items)
+    return EvaluationSet(protocol, users, histories, targets, candidates, seen_rows, seen_items)
 
 
 def evaluate(scorer: Scorer, eval_set: EvaluationSet, *, k: int = 10, batch_size: int = 1024, seed: int = 0) -> dict:

@@ -1,7 +1,8 @@
 """Train-and-score runs: behind `manage.py evaluate_recommender`, `manage.py train_recommender` and
 `bench.recommender`.
 
-fit() trains on a leave-one-out split's training part (early stopping on validation NDCG@10), builds the
+fit() trains on a leave-one-out split's training part (early stopping on validation NDCG@10; the validation
+items of users beyond the validated ones train too), builds the
 co-occurrence prior from the same training part and picks its blend weight on validation. score_report()
 then scores the blended model, the model alone, a popularity baseline and the co-occurrence baseline on the
 same test users and negatives. Framework-free: no Django import.
@@ -66,11 +67,11 @@ def fit(
     """Train a model on the split's training part and fit the co-occurrence blend, both on validation."""
     torch.manual_seed(training.seed)
     model = SequenceRecommender(model_config, text_vectors)
-    pairs = TrainingPairs.from_split(split, model_config.max_len)
     # Validate with the run's protocol on its own seeded users and negatives (never the test targets).
     valid_set = build_evaluation_set(
         split, stage="valid", protocol=protocol, seed=training.seed + 7, max_users=validation_users
     )
+    pairs = TrainingPairs.from_split(split, model_config.max_len, validated_users=valid_set.user_indices)
     started = time.perf_counter()
     result = train_model(model, pairs, training, lambda m: evaluate(ModelScorer(m), valid_set), progress=progress, log=log)
     cooccurrence = cooccurrence_of(split)

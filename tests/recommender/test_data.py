@@ -58,6 +58,14 @@ def test_training_pairs_predict_each_next_item_of_the_training_part():
     assert inputs.tolist() == [[1, 2]] and targets.tolist() == [[2, 3]]
 
 
+def test_validation_items_train_except_those_of_the_validated_users_and_test_items_never_do():
+    split = LeaveOneOut.split(Interactions.from_sequences([["a", "b", "c", "d"], ["e", "f", "g", "h"]]))
+    pairs = TrainingPairs.from_split(split, max_len=4, validated_users=np.array([0]))
+    # User 0 is validated: its training part (a, b) only; user 1 also learns its validation item g, never h.
+    assert pairs.inputs.tolist() == [[0, 0, 0, 1], [0, 0, 5, 6]]
+    assert pairs.targets.tolist() == [[0, 0, 0, 2], [0, 0, 6, 7]]
+
+
 def test_negatives_never_include_any_of_the_users_items():
     # User 0 owns items 1..45 of 50, so most uniform draws collide and must be redrawn.
     sequences = [[str(i) for i in range(1, 46)]] + [[str(i)] for i in range(46, 51)]
