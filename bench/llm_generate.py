@@ -1,6 +1,6 @@
 """Greedy generation speed: llm_core vs transformers' generate on the same SmolLM2-135M weights, on CPU.
 
-    python -m bench.llm_generate [--repeats 3] [--new-tokens 128] [--threads N]
+    python -m bench.llm_generate [--repeats 3] [--new-tokens 128] [--threads N] [--cases int8_batch1 ...]
 
 Both sides run in this process with the same thread count, greedy, EOS ignored so every run makes exactly
 --new-tokens tokens per row. Runs are interleaved (ours, peer, ours, ...) with the order flipped every repeat,
@@ -14,9 +14,10 @@ llm_core.serving serves it: float32 weights pre-packed for oneDNN's matmul (quan
   fp32_batch1           ours: float32 with speculative decoding (an int4 copy drafts 4 tokens, the float32
                         model verifies them in one pass, so every token is the float32 model's argmax)
   fp32_batch1_no_draft  ours: plain float32 decoding, one token per pass
-  int8_batch1           ours: weight-only int8 (bf16 activations), plain one-token decoding (speculating with
-                        the int4 draft measured 12-20% slower: the draft reads ~60% of the int8 model's bytes
-                        per token), plus its perplexity cost on held-out text
+  int8_batch1           ours: int8 as quantize.quantize_int8 serves it (int8 weights; on VNNI CPUs activations
+                        quantized per row too), plain one-token decoding (speculating with the int4 draft
+                        measured 12-20% slower with weight-only int8: the draft reads ~60% of the int8 model's
+                        bytes per token), plus its perplexity cost on held-out text
   fp32_batch8           8 different prompts, left-padded; ratio_to_batch1 compares with fp32_batch1_no_draft
 """
 import argparse
@@ -51,6 +52,13 @@ HELD_OUT = Path(__file__).resolve().parents[2] / (
     "shared/datasets/bitext_customer_support/Bitext_Sample_Customer_Support_Training_Dataset_4.5K_responses.csv"
 )
 PERPLEXITY_TOKENS = 2048
+# The runs each case compares (ours, then the peer); fp32_batch8 also compares with ours_fp32_b1_no_draft.
+CASES = {
+    "fp32_batch1": ("ours_fp32_b1", "peer_fp32_b1"),
+    "fp32_batch1_no_draft": ("ours_fp32_b1_no_draft", "peer_fp32_b1"),
+    "int8_batch1": ("ours_int8_b1", "peer_fp32_b1"),
+    "fp32_batch8": ("ours_fp32_b8", "peer_fp32_b8", "ours_fp32_b1_no_draft"),
+}
 
 
 def emit(record: dict) -> None:
@@ -101,17 +109,22 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--threads", type=int, default=None, help="default: llm_core.device.configure_cpu_threads")
     parser.add_argument("--num-draft", type=int, default=4)
     parser.add_argument("--model-dir", default=None)
+    parser.add_argument("--cases", nargs="+", choices=list(CASES), default=list(CASES), help="default: all")
     args = parser.parse_args(argv)
+    wanted = {run for name in args.cases for run in CASES[name]}
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     threads = configure_cpu_threads(args.threads)
     emit({"setup": {"threads": threads, "torch": torch.__version__, "cpus": os.cpu_count(),
-                    "loadavg": os.getloadavg()[0], "new_tokens": args.new_tokens, "repeats": args.repeats}})
+                    "loadavg": os.getloadavg()[0], "new_tokens": args.new_tokens, "repeats": args.repeats,
+                    "cases": args.cases}})
 
     model, tokenizer = load_smollm2(args.model_dir)
-    draft = int4_draft(model)  # before packing: a packed model cannot be copied
+    draft = int4_draft(model) if "ours_fp32_b1" in wanted else None  # before packing: packed models cannot be copied
     pack_float32(model)
-    int8_model, _ = load_smollm2(args.model_dir)
-    quantize_int8(int8_model)
+    int8_model = None
+    if "ours_int8_b1" in wanted:
+        int8_model, _ = load_smollm2(args.model_dir)
+        quantize_int8(int8_model)
     peer = load_peer()
     n, pad = args.new_tokens, tokenizer.pad_id
     prompts = [tokenizer.encode(tokenizer.apply_chat_template([{"role": "user", "content": q}])) for q in QUESTIONS]
@@ -132,8 +145,14 @@ def main(argv: list[str] | None = None) -> dict:
         "ours_fp32_b8": ours(model, prompts),
         "peer_fp32_b8": lambda: peer_generate(peer, prompts, n, pad),
     }
+    runs = {name: run for name, run in runs.items() if name in wanted}
     # Warm-up (allocator, kernel caches, lazy imports), untimed.
-    for m, kwargs in ((model, {}), (model, {"draft": draft}), (int8_model, {})):
+    warm_ups: list[tuple[Transformer, dict]] = [(model, {})]
+    if draft is not None:
+        warm_ups.append((model, {"draft": draft}))
+    if int8_model is not None:
+        warm_ups.append((int8_model, {}))
+    for m, kwargs in warm_ups:
         generate(m, tokenizer, single, max_new_tokens=8, eos_token_ids=(), **kwargs)
     peer_generate(peer, single, 8, pad)
     seconds: dict[str, list[float]] = {name: [] for name in runs}
@@ -172,22 +191,30 @@ def main(argv: list[str] | None = None) -> dict:
     def common_prefix(a: list[int], b: list[int]) -> int:
         return next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
 
-    text_ids = tokenizer.encode(held_out_text(HELD_OUT))[:PERPLEXITY_TOKENS]
-    ppl_fp32, ppl_int8 = perplexity(model, text_ids), perplexity(int8_model, text_ids)
-    b8_rows = sum(a == b for a, b in zip(tokens["ours_fp32_b8"], tokens["peer_fp32_b8"]))
-    cases = [
-        case("fp32_batch1", "ours_fp32_b1", "peer_fp32_b1",
-             method=f"speculative: an int4 copy drafts {args.num_draft} tokens, the float32 model verifies them"),
-        case("fp32_batch1_no_draft", "ours_fp32_b1_no_draft", "peer_fp32_b1"),
-        case("int8_batch1", "ours_int8_b1", "peer_fp32_b1",
-             same_tokens_as_peer_until=common_prefix(tokens["ours_int8_b1"][0], tokens["peer_fp32_b1"][0]),
-             perplexity_fp32=round(ppl_fp32, 4), perplexity_int8=round(ppl_int8, 4),
-             perplexity_increase=round(ppl_int8 / ppl_fp32 - 1, 4), perplexity_tokens=len(text_ids)),
-        case("fp32_batch8", "ours_fp32_b8", "peer_fp32_b8", identical_rows=f"{b8_rows}/8",
-             ratio_to_batch1=round(tok_s("ours_fp32_b8") / tok_s("ours_fp32_b1_no_draft"), 2),
-             ratio_to_batch1_paired=paired("ours_fp32_b8", "ours_fp32_b1_no_draft"),
-             ratio_to_batch1_cpu_time=cpu_ratio("ours_fp32_b8", "ours_fp32_b1_no_draft")),
-    ]
+    def int8_case() -> dict:
+        text_ids = tokenizer.encode(held_out_text(HELD_OUT))[:PERPLEXITY_TOKENS]
+        ppl_fp32, ppl_int8 = perplexity(model, text_ids), perplexity(int8_model, text_ids)
+        return case("int8_batch1", "ours_int8_b1", "peer_fp32_b1",
+                    same_tokens_as_peer_until=common_prefix(tokens["ours_int8_b1"][0], tokens["peer_fp32_b1"][0]),
+                    perplexity_fp32=round(ppl_fp32, 4), perplexity_int8=round(ppl_int8, 4),
+                    perplexity_increase=round(ppl_int8 / ppl_fp32 - 1, 4), perplexity_tokens=len(text_ids))
+
+    def batch8_case() -> dict:
+        b8_rows = sum(a == b for a, b in zip(tokens["ours_fp32_b8"], tokens["peer_fp32_b8"]))
+        return case("fp32_batch8", "ours_fp32_b8", "peer_fp32_b8", identical_rows=f"{b8_rows}/8",
+                    ratio_to_batch1=round(tok_s("ours_fp32_b8") / tok_s("ours_fp32_b1_no_draft"), 2),
+                    ratio_to_batch1_paired=paired("ours_fp32_b8", "ours_fp32_b1_no_draft"),
+                    ratio_to_batch1_cpu_time=cpu_ratio("ours_fp32_b8", "ours_fp32_b1_no_draft"))
+
+    builders: dict[str, Callable[[], dict]] = {
+        "fp32_batch1": lambda: case(
+            "fp32_batch1", "ours_fp32_b1", "peer_fp32_b1",
+            method=f"speculative: an int4 copy drafts {args.num_draft} tokens, the float32 model verifies them"),
+        "fp32_batch1_no_draft": lambda: case("fp32_batch1_no_draft", "ours_fp32_b1_no_draft", "peer_fp32_b1"),
+        "int8_batch1": int8_case,
+        "fp32_batch8": batch8_case,
+    }
+    cases = [builders[name]() for name in CASES if name in args.cases]
     for case in cases:
         emit(case)
     summary = {"bench": "llm_generate", "cases": cases}

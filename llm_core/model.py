@@ -6,6 +6,7 @@ layout (q_proj, gate_proj, input_layernorm...) so SmolLM2's weights load by name
 only.
 """
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import torch
@@ -167,14 +168,18 @@ class KVCache:
         shape = (config.n_layer, batch_size, config.n_kv_head, max_len, config.head_dim)
         self.keys = torch.zeros(shape, device=device, dtype=dtype)
         self.values = torch.zeros(shape, device=device, dtype=dtype)
+        # Per-layer views, made once: indexing the 5-D tensors costs several dispatched ops per call.
+        self.layer_keys = [self.keys[i] for i in range(config.n_layer)]  # not unbind(): its views are read-only
+        self.layer_values = [self.values[i] for i in range(config.n_layer)]
         self.max_len = max_len
 
     def update(self, layer: int, start: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Write (B, Hkv, T, D) at positions start..start+T and return everything cached so far."""
         end = start + k.size(2)
-        self.keys[layer, :, :, start:end] = k
-        self.values[layer, :, :, start:end] = v
-        return self.keys[layer, :, :, :end], self.values[layer, :, :, :end]
+        keys, values = self.layer_keys[layer], self.layer_values[layer]  # (B, Hkv, max_len, D)
+        keys[:, :, start:end] = k
+        values[:, :, start:end] = v
+        return keys[:, :, :end], values[:, :, :end]
 
 
 class Attention(nn.Module):
@@ -186,7 +191,14 @@ class Attention(nn.Module):
         self.k_proj = Linear(config.n_embd, config.n_kv_head * config.head_dim, bias=False)
         self.v_proj = Linear(config.n_embd, config.n_kv_head * config.head_dim, bias=False)
         self.o_proj = Linear(config.n_head * config.head_dim, config.n_embd, bias=False)
+        self.qkv_proj: nn.Module | None = None  # q, k and v in one matmul, after fuse_projections
         self.dropout = config.dropout
+
+    def fuse_projections(self, make_linear: Callable[[torch.Tensor], nn.Module]) -> None:
+        """Replace q/k/v_proj by make_linear(their stacked weights): one matmul call instead of three (inference)."""
+        weight = torch.cat([self.q_proj.weight, self.k_proj.weight, self.v_proj.weight])  # (H D + 2 Hkv D, C)
+        self.qkv_proj = make_linear(weight.detach())
+        self.q_proj = self.k_proj = self.v_proj = None
 
     def forward(
         self,
@@ -198,11 +210,16 @@ class Attention(nn.Module):
         start_pos: int = 0,
     ) -> torch.Tensor:
         B, T, _ = x.shape
-        # (B, T, H*D) -> (B, H, T, D)
-        q = self.q_proj(x).view(B, T, self.n_head, self.head_dim).transpose(1, 2)
-        k = self.k_proj(x).view(B, T, self.n_kv_head, self.head_dim).transpose(1, 2)
-        v = self.v_proj(x).view(B, T, self.n_kv_head, self.head_dim).transpose(1, 2)
-        q, k = apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)
+        H, Hkv, D = self.n_head, self.n_kv_head, self.head_dim
+        if self.qkv_proj is None:
+            # (B, T, H*D) -> (B, H, T, D)
+            q = apply_rotary(self.q_proj(x).view(B, T, H, D).transpose(1, 2), cos, sin)
+            k = apply_rotary(self.k_proj(x).view(B, T, Hkv, D).transpose(1, 2), cos, sin)
+            v = self.v_proj(x).view(B, T, Hkv, D).transpose(1, 2)
+        else:
+            qkv = self.qkv_proj(x).view(B, T, H + 2 * Hkv, D).transpose(1, 2)  # -> (B, H + 2 Hkv, T, D)
+            qk = apply_rotary(qkv[:, : H + Hkv], cos, sin)  # q and k in one rotation: half the ops per token
+            q, k, v = qk[:, :H], qk[:, H:], qkv[:, H + Hkv :]
         if cache is not None:
             if cache.keys.dtype != k.dtype:  # e.g. a bf16 cache under float32 weights
                 k, v = cache.update(self.layer_index, start_pos, k.to(cache.keys.dtype), v.to(cache.keys.dtype))
@@ -219,7 +236,7 @@ class Attention(nn.Module):
             dropout_p=self.dropout if self.training else 0.0,
             enable_gqa=self.n_kv_head != self.n_head,
         )
-        y = y.transpose(1, 2).reshape(B, T, self.n_head * self.head_dim)  # (B, H, T, D) -> (B, T, H*D)
+        y = y.transpose(1, 2).reshape(B, T, H * D)  # (B, H, T, D) -> (B, T, H*D)
         return self.o_proj(y)
 
 
@@ -229,9 +246,19 @@ class MLP(nn.Module):
         self.gate_proj = Linear(config.n_embd, config.intermediate_size, bias=False)
         self.up_proj = Linear(config.n_embd, config.intermediate_size, bias=False)
         self.down_proj = Linear(config.intermediate_size, config.n_embd, bias=False)
+        self.gate_up_proj: nn.Module | None = None  # gate and up in one matmul, after fuse_projections
+
+    def fuse_projections(self, make_linear: Callable[[torch.Tensor], nn.Module]) -> None:
+        """Replace gate/up_proj by make_linear(their stacked weights): one matmul call instead of two (inference)."""
+        self.gate_up_proj = make_linear(torch.cat([self.gate_proj.weight, self.up_proj.weight]).detach())  # (2 I, C)
+        self.gate_proj = self.up_proj = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))
+        if self.gate_up_proj is None:
+            gate, up = self.gate_proj(x), self.up_proj(x)
+        else:
+            gate, up = self.gate_up_proj(x).chunk(2, dim=-1)  # (B, T, 2 I) -> 2 x (B, T, I)
+        return self.down_proj(F.silu(gate) * up)
 
 
 class Block(nn.Module):

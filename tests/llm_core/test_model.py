@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 import torch
+from torch import nn
 
 from llm_core.model import ModelConfig, Transformer, attention_mask_for, positions_for
 from llm_core.smollm2 import load_model, save_model, unpermute_rotary
@@ -45,6 +46,31 @@ def test_cached_token_by_token_decoding_matches_the_full_forward(tiny_model):
     steps = [tiny_model(ids[:, t : t + 1], cache=cache, start_pos=t)[0] for t in range(5, 12)]
 
     torch.testing.assert_close(torch.cat([prefix, *steps], dim=1), full, atol=1e-4, rtol=0)
+
+
+def _plain_linear(weight: torch.Tensor) -> nn.Linear:
+    linear = nn.Linear(weight.size(1), weight.size(0), bias=False)
+    linear.weight = nn.Parameter(weight)
+    return linear
+
+
+def test_fused_projections_give_the_unfused_logits_with_and_without_a_cache(tiny_model):
+    ids = torch.randint(0, 259, (2, 12), generator=torch.Generator().manual_seed(0))
+    expected, _ = tiny_model(ids)
+
+    for block in tiny_model.layers:
+        block.self_attn.fuse_projections(_plain_linear)
+        block.mlp.fuse_projections(_plain_linear)
+    full, _ = tiny_model(ids)
+    cache = tiny_model.new_cache(2, 12)
+    prefix, _ = tiny_model(ids[:, :5], cache=cache)
+    steps = [tiny_model(ids[:, t : t + 1], cache=cache, start_pos=t)[0] for t in range(5, 12)]
+
+    attn, mlp = tiny_model.layers[0].self_attn, tiny_model.layers[0].mlp
+    assert attn.q_proj is None and attn.qkv_proj.weight.shape == (4 * 16 + 2 * 2 * 16, 64)
+    assert mlp.gate_proj is None and mlp.gate_up_proj.weight.shape == (2 * 128, 64)
+    torch.testing.assert_close(full, expected, atol=1e-5, rtol=0)
+    torch.testing.assert_close(torch.cat([prefix, *steps], dim=1), expected, atol=1e-4, rtol=0)
 
 
 def test_chunked_prefill_after_cached_tokens_matches_the_full_forward(tiny_model):
