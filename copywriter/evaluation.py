@@ -25,7 +25,6 @@ from copywriter.prompts import ProductFacts
 from copywriter.training import CatalogPair
 
 _WORD = re.compile(r"[a-z0-9]+")
-_COLOUR_MODIFIERS = frozenset({"off", "light", "dark", "pale", "deep", "bright", "sea", "sky", "royal", "rose"})
 
 
 def words(text: str) -> list[str]:
@@ -86,28 +85,6 @@ def distinct_2(texts: Sequence[str]) -> float:
     return len(set(bigrams)) / len(bigrams) if bigrams else 0.0
 
 
-def coverage_facts(facts: ProductFacts) -> list[tuple[str, tuple[str, ...]]]:
-    """(fact kind, ways of saying it) for the product's colour, type and materials; a fact counts as mentioned
-    when any of its phrasings is. The type is the one the catalog reads from the title (with its synonyms)."""
-    found: list[tuple[str, tuple[str, ...]]] = []
-    if facts.colour:
-        # "Navy Blue" is mentioned by "navy" or "blue"; "Off White" by "white", never by "off".
-        colour = grounding.normalise(facts.colour)
-        found.append(("colour", (colour, *(w for w in colour.split() if w not in _COLOUR_MODIFIERS))))
-    kind = product_type(facts.title, brand=facts.brand)
-    if kind is not OTHER:
-        found.append(("type", (kind.label, kind.category, *kind.phrases)))
-    for material, _, _ in grounding.lexicon_hits(facts.title, grounding.MATERIALS):
-        found.append(("material", (material,)))
-    return found
-
-
-def coverage_counts(text: str, facts: ProductFacts) -> tuple[int, int]:
-    """(facts mentioned, facts there are) for one output."""
-    wanted = coverage_facts(facts)
-    return sum(any(grounding.mentions(text, phrase) for phrase in ways) for _, ways in wanted), len(wanted)
-
-
 # ------------------------------------------------------------------------------------------------ systems
 
 
@@ -140,7 +117,7 @@ def run_model(pairs: Sequence[CatalogPair], engine: generation.Engine, brands: s
         batch = requests[start : start + batch_size]
         results = generation.generate_copy(batch, engine=engine, known_brands=brands, batch_size=batch_size)
         texts.extend(result.text for result in results)
-        first_flagged += sum(result.attempts > 1 or result.flagged for result in results)
+        first_flagged += sum(result.first_findings > 0 for result in results)
         flagged += sum(result.flagged for result in results)
         if progress is not None:
             progress(len(batch))
@@ -155,7 +132,7 @@ def score(pairs: Sequence[CatalogPair], outputs: SystemOutputs, brands: set[str]
     hallucinated = sum(bool(grounding.check(text, pair.facts.source_text(), brands)) for text, pair in zip(texts, pairs))
     mentioned = total = 0
     for text, pair in zip(texts, pairs):
-        hit, count = coverage_counts(text, pair.facts)
+        hit, count = grounding.coverage_counts(text, pair.facts)
         mentioned, total = mentioned + hit, total + count
     return {
         "rouge_l": round(sum(rouge_l(t, r) for t, r in zip(texts, references)) / n, 4),

@@ -6,8 +6,11 @@ has. Both run wherever llm_core's device rules put them (CUDA when present, else
 process through llm_core.serving.
 
 Every text is cleaned (plain text, length limits) and checked against the product's facts. Rows with findings
-(or nothing usable) are generated again, batched, by sampling with a new seed, up to `max_attempts` in all;
-the attempt with the fewest findings is kept, and it is flagged when even that one has some.
+(or nothing usable), and descriptions that leave out the product's colour, type or material, are generated
+again, batched, by sampling with a new seed, up to `max_attempts` in all; the attempt with the fewest findings
+is kept, then the one naming most of those facts. When the kept one still has findings, the clauses stating
+them are dropped if what remains still names the product; otherwise it is kept as it is and flagged for the
+merchant.
 """
 from __future__ import annotations
 
@@ -51,6 +54,8 @@ class CopyResult:
     findings: list[grounding.Finding]
     attempts: int
     model_version: str
+    unnamed: int = 0  # descriptions: how many of the product's colour, type and materials the text leaves out
+    first_findings: int = 0  # findings in the first attempt's text, before any regeneration or repair
 
     @property
     def flagged(self) -> bool:
@@ -196,23 +201,41 @@ def _generate_batch(
             request = requests[index]
             text = grounding.clean_output(raw, request.kind, request.length)
             findings = grounding.check(text, request.facts.source_text(), brands)
-            candidate = CopyResult(text, findings, attempt - first_attempt + 1, engine.version)
             previous = best[index]
+            candidate = CopyResult(
+                text, findings, attempt - first_attempt + 1, engine.version, _unnamed(text, request),
+                first_findings=len(findings) if previous is None else previous.first_findings,
+            )
             if previous is None or _worse(previous, candidate):
                 best[index] = candidate
             else:
                 previous.attempts = candidate.attempts
-        todo = [i for i in todo if best[i] is not None and best[i].flagged]
+        todo = [i for i in todo if best[i] is not None and (best[i].flagged or best[i].unnamed)]
         if not todo:
             break
+    for index in todo:  # still flagged after every attempt: drop the clauses that state the unsupported facts
+        result = best[index]
+        repaired = result.flagged and result.text and grounding.without_ungrounded_clauses(
+            result.text, requests[index].facts.source_text(), brands
+        )
+        if repaired:
+            result.text, result.findings, result.unnamed = repaired, [], _unnamed(repaired, requests[index])
     return [result for result in best if result is not None]
 
 
+def _unnamed(text: str, request: CopyRequest) -> int:
+    if request.kind != "description" or not text:
+        return 0
+    named, wanted = grounding.coverage_counts(text, request.facts)
+    return wanted - named
+
+
 def _worse(kept: CopyResult, candidate: CopyResult) -> bool:
-    """Whether the candidate should replace the kept result: something beats nothing, fewer findings win."""
+    """Whether the candidate should replace the kept result: something beats nothing, fewer findings win, then
+    fewer of the product's main facts left unnamed."""
     if not kept.text or not candidate.text:
         return bool(candidate.text) and not kept.text
-    return len(candidate.findings) < len(kept.findings)
+    return (len(candidate.findings), candidate.unnamed) < (len(kept.findings), kept.unnamed)
 
 
 def device_name() -> str:

@@ -16,8 +16,14 @@ import re
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from django.utils.html import strip_tags
+
+from catalog.importers.myntra import OTHER, product_type
+
+if TYPE_CHECKING:
+    from copywriter.prompts import ProductFacts
 
 # ------------------------------------------------------------------------------------------------ lexicons
 
@@ -173,6 +179,33 @@ def check(text: str, source: str, known_brands: Iterable[str] = ()) -> list[Find
     return sorted(_without_overlaps(findings), key=lambda f: f.start)
 
 
+def without_ungrounded_clauses(text: str, source: str, known_brands: Iterable[str] = ()) -> str | None:
+    """`text` less every clause (or bullet line) that states a fact `source` lacks, punctuation mended; None
+    when the first one does, since what is left would not say what the product is, or when nothing is left.
+
+    A clause ends at a comma, semicolon or sentence end: "Pink formal shirt, has a spread collar, and 1 patch
+    pocket." loses only its last clause when the facts never mention pockets."""
+    if "\n" in text:
+        lines = text.splitlines()
+        kept_lines = [line for line in lines if not check(line, source, known_brands)]
+        return "\n".join(kept_lines) if kept_lines and kept_lines[0] == lines[0] else None
+    parts = _CLAUSE_END.split(text.strip())
+    kept: list[str] = []
+    for index, part in enumerate(parts):
+        if not check(part, source, known_brands):
+            kept.append(part)
+            continue
+        if index == 0:
+            return None
+        ending = part[-1] if part[-1] in ".!?" else ""
+        if ending and kept and kept[-1][-1] in ",;":
+            kept[-1] = kept[-1][:-1] + ending  # the dropped clause ended the sentence: so does the one before
+    mended = " ".join(kept).rstrip(" ,;:-")
+    if mended and text.rstrip()[-1:] in (".", "!", "?") and mended[-1] not in ".!?":
+        mended += "."
+    return mended or None
+
+
 def _brand_findings(text: str, folded_source: str, known_brands: Iterable[str]) -> list[Finding]:
     pattern, folded_forms = _brand_pattern(frozenset(known_brands))
     if pattern is None:
@@ -211,6 +244,32 @@ def _without_overlaps(findings: list[Finding]) -> list[Finding]:
         if not any(k.start <= finding.start < k.end for k in kept):
             kept.append(finding)
     return kept
+
+
+_COLOUR_MODIFIERS = frozenset({"off", "light", "dark", "pale", "deep", "bright", "sea", "sky", "royal", "rose"})
+
+
+def coverage_facts(facts: ProductFacts) -> list[tuple[str, tuple[str, ...]]]:
+    """(fact kind, ways of saying it) for the product's colour, type and materials: what good copy names. A
+    fact counts as mentioned when any of its phrasings is; the type is the one the catalog reads from the
+    title (with its synonyms)."""
+    found: list[tuple[str, tuple[str, ...]]] = []
+    if facts.colour:
+        # "Navy Blue" is mentioned by "navy" or "blue"; "Off White" by "white", never by "off".
+        colour = normalise(facts.colour)
+        found.append(("colour", (colour, *(w for w in colour.split() if w not in _COLOUR_MODIFIERS))))
+    kind = product_type(facts.title, brand=facts.brand)
+    if kind is not OTHER:
+        found.append(("type", (kind.label, kind.category, *kind.phrases)))
+    for material, _, _ in lexicon_hits(facts.title, MATERIALS):
+        found.append(("material", (material,)))
+    return found
+
+
+def coverage_counts(text: str, facts: ProductFacts) -> tuple[int, int]:
+    """(facts mentioned, facts there are) of coverage_facts for one text."""
+    wanted = coverage_facts(facts)
+    return sum(any(mentions(text, phrase) for phrase in ways) for _, ways in wanted), len(wanted)
 
 
 def mentions(text: str, phrase: str) -> bool:

@@ -5,10 +5,11 @@ products (1,000 by default) is kept out of training, chosen by hashing each prod
 is the same on every run and whichever source the products come from; it is written as a CSV under var/ for
 `evaluate_copywriter --catalog`.
 
-Targets are made faithful before training: a human description's sentences that state a fact the input does
-not (a material the title never names, "Warranty: 2 years") are dropped, and a pair whose first sentence
-does so is skipped. Training on them would teach the model to invent exactly what the grounding check
-rejects. The run stops at max_steps or at the time budget, whichever comes first (the cosine schedule is
+Targets are made faithful before training: a human description's clauses that state a fact the input does
+not (a material the title never names, "and 1 patch pocket", "Warranty: 2 years") are dropped, and a pair
+whose first clause does so is skipped. Training on them would teach the model to invent exactly what the
+grounding check rejects. Pairs whose description leaves out the product's colour, type or material are
+skipped too (about one in eight): merchants want copy that names them. The run stops at max_steps or at the time budget, whichever comes first (the cosine schedule is
 stretched to the steps the budget allows), and registers the adapters as a new "copywriter" version.
 """
 from __future__ import annotations
@@ -16,7 +17,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
-import re
 import shutil
 import tempfile
 import time
@@ -45,7 +45,6 @@ MYNTRA_COLUMNS = [
     "Product_ID", "Product_Name", "Product_Brand", "Gender", "Price", "Num_Images", "Description", "Primary_Color"
 ]
 TRAINED_KINDS = ["description"]
-_SENTENCE = re.compile(r"(?<=[.!?])\s+")
 
 
 @dataclass(frozen=True)
@@ -144,19 +143,14 @@ def write_catalog_csv(pairs: Iterable[CatalogPair], path: Path) -> Path:
     return path
 
 
-def faithful_target(pair: CatalogPair, known_brands: Iterable[str]) -> str | None:
-    """The description without the sentences that state facts the input lacks; None when the first does,
-    or when too little is left to teach anything."""
-    source = pair.facts.source_text()
-    kept = []
-    for index, sentence in enumerate(_SENTENCE.split(" ".join(pair.description.split()))):
-        if grounding.check(sentence, source, known_brands):
-            if index == 0:
-                return None
-            continue
-        kept.append(sentence)
-    text = grounding.cut_to(" ".join(kept), grounding.DESCRIPTION_LIMITS["long"])
-    return text if len(text) >= 20 else None
+def training_target(pair: CatalogPair, known_brands: Iterable[str]) -> str | None:
+    """The description as the model should learn to write it: faithful (the clauses stating facts the input
+    lacks dropped; None when the first clause does, as it names the product) and complete (None unless it
+    names the product's colour, type and materials). None too when too little is left to teach anything."""
+    kept = grounding.without_ungrounded_clauses(" ".join(pair.description.split()), pair.facts.source_text(), known_brands)
+    text = grounding.cut_to(kept or "", grounding.DESCRIPTION_LIMITS["long"])
+    mentioned, wanted = grounding.coverage_counts(text, pair.facts)
+    return text if len(text) >= 20 and mentioned == wanted else None
 
 
 def training_messages(facts: ProductFacts, target: str) -> list[dict[str, str]]:
@@ -229,21 +223,22 @@ def train(options: TrainOptions) -> TrainReport:
     device = resolve_device(options.device)
     model, tokenizer = load_smollm2(settings.MODEL_DIR, device=device)
 
-    def examples(chosen: Iterable[CatalogPair]) -> list[dict[str, torch.Tensor]]:
+    def examples(chosen: Iterable[CatalogPair], limit: int) -> list[dict[str, torch.Tensor]]:
         made = []
         for pair in chosen:
-            target = faithful_target(pair, brands)
+            target = training_target(pair, brands)
             if target is not None:
                 example = chat_example(training_messages(pair.facts, target), tokenizer.encode, options.max_len)
                 if example is not None:
                     made.append(example)
+                    if len(made) == limit:
+                        break
         return made
 
-    # Only as many pairs as the steps can use are tokenised: the faithful filter runs the grounding check.
+    # Only as many pairs as the steps can use are tokenised: choosing targets runs the grounding check.
     order = torch.randperm(len(train_pairs), generator=torch.Generator().manual_seed(options.seed)).tolist()
-    wanted = options.max_steps * options.batch_size
-    train_examples = examples(train_pairs[i] for i in order[: int(wanted * 1.6) + options.batch_size])[:wanted]
-    eval_examples = examples(held_out[: options.eval_examples * 2])[: options.eval_examples]
+    train_examples = examples((train_pairs[i] for i in order), options.max_steps * options.batch_size)
+    eval_examples = examples(held_out, options.eval_examples)
     if len(train_examples) < options.batch_size:
         raise ValueError("too few faithful training pairs for one batch")
 

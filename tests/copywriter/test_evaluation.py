@@ -4,7 +4,8 @@ import json
 import pytest
 from django.core.management import call_command
 
-from copywriter.evaluation import corpus_bleu, coverage_counts, distinct_2, lcs_length, rouge_l, template_description
+from copywriter.evaluation import corpus_bleu, distinct_2, lcs_length, rouge_l, template_description
+from copywriter.grounding import coverage_counts
 from copywriter.prompts import ProductFacts
 from tests.copywriter.catalog_sample import write_sample
 

@@ -57,6 +57,37 @@ def test_a_fact_that_persists_is_flagged_and_the_least_wrong_text_kept(planted):
     assert [(f.kind, f.text) for f in result.findings] == [("colour", "Red")]
 
 
+def test_a_persisting_fact_in_a_later_clause_is_dropped_and_the_rest_kept(planted):
+    texts = {0: "Blue shirt from Parx, has a spread collar, and 2 pockets.", 1: "Blue shirt, waterproof, and 4 pockets.",
+             2: "Blue shirt in linen, 2 pockets."}
+    planted(lambda request, attempt: texts[attempt])
+
+    [result] = generate_copy([CopyRequest(FACTS, "description")])
+
+    assert (result.text, result.findings, result.flagged) == ("Blue shirt from Parx, has a spread collar.", [], False)
+
+
+def test_a_description_leaving_out_the_colour_or_type_is_written_again(planted):
+    texts = {0: "Checked casual pick from Parx.", 1: "Checked shirt from Parx.", 2: "Blue checked shirt from Parx."}
+    calls = planted(lambda request, attempt: texts[attempt] if request.kind == "description" else "Checked pick.")
+
+    description, promo = generate_copy([CopyRequest(FACTS, "description"), CopyRequest(FACTS, "promo")])
+
+    assert (description.text, description.attempts, description.unnamed, description.flagged) == \
+        ("Blue checked shirt from Parx.", 3, 0, False)
+    assert (promo.text, promo.attempts) == ("Checked pick.", 1)  # only descriptions must name them
+    assert calls == [(2, 0), (1, 1), (1, 2)]
+
+
+def test_the_description_naming_most_facts_is_kept_and_not_flagged_for_it(planted):
+    texts = {0: "Checked casual pick from Parx.", 1: "Checked shirt from Parx.", 2: "A checked pick."}
+    planted(lambda request, attempt: texts[attempt])
+
+    [result] = generate_copy([CopyRequest(FACTS, "description")])
+
+    assert (result.text, result.unnamed, result.flagged, result.first_findings) == ("Checked shirt from Parx.", 1, False, 0)
+
+
 def test_markup_in_model_output_is_stripped_before_the_check(planted):
     planted(lambda request, attempt: "<script>alert('x')</script><b>Blue</b> shirt")
 

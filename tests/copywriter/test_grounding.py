@@ -2,7 +2,7 @@
 passes faithful text; clean-up leaves plain text within each kind's limit."""
 import pytest
 
-from copywriter.grounding import check, clean_output, cut_to, mentions
+from copywriter.grounding import check, clean_output, cut_to, mentions, without_ungrounded_clauses
 
 SOURCE = """Title: Parx Men Navy Blue & Off-White Slim Fit Cotton Checked Casual Shirt
 Brand: Parx
@@ -68,6 +68,18 @@ def test_the_facts_own_material_is_grounded():
 
 def test_longest_lexicon_phrase_wins():
     assert kinds("Stainless steel buttons.") == [("material", "Stainless steel")]
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("Navy checked shirt, has a spread collar, and 2 patch pockets.", "Navy checked shirt, has a spread collar."),
+    ("Navy checked shirt, waterproof, slim fit. Warranty: 2 years. Sizes M to XL.", "Navy checked shirt, slim fit. Sizes M to XL."),
+    ("Navy checked shirt; in linen", "Navy checked shirt"),
+    ("- Navy checked shirt\n- Waterproof shell\n- Slim fit", "- Navy checked shirt\n- Slim fit"),
+    ("Red checked shirt, has a spread collar.", None),  # the clause naming the product is wrong: nothing to keep
+    ("Navy checked shirt from Parx.", "Navy checked shirt from Parx."),
+])
+def test_clauses_stating_unsupported_facts_are_dropped_and_punctuation_mended(text, expected):
+    assert without_ungrounded_clauses(text, SOURCE, BRANDS) == expected
 
 
 def test_clean_output_strips_markup_labels_and_entities():

@@ -8,7 +8,7 @@ from django.core.management import call_command
 
 from copywriter import adapters, generation, training
 from copywriter.prompts import ProductFacts
-from copywriter.training import CatalogPair, faithful_target, split_held_out, top_layers_loss
+from copywriter.training import CatalogPair, training_target, split_held_out, top_layers_loss
 from llm_core import smollm2
 from llm_core.data import chat_example, collate
 from llm_core.lora import LoRAConfig, merge_lora
@@ -35,13 +35,20 @@ def test_the_held_out_split_depends_only_on_each_products_id():
     assert {p.key for p in split_held_out(pairs, 20)[1]} == {p.key for p in held}
 
 
-def test_faithful_targets_drop_sentences_with_facts_the_input_lacks():
+def test_training_targets_drop_clauses_with_facts_the_input_lacks():
     brands = {"Parx"}
 
-    assert faithful_target(pair("1", "Blue checked shirt, has a spread collar. Warranty: 2 years."), brands) == \
+    assert training_target(pair("1", "Blue checked shirt, has a spread collar. Warranty: 2 years."), brands) == \
         "Blue checked shirt, has a spread collar."
-    assert faithful_target(pair("2", "Red linen shirt. Has a collar."), brands) is None
-    assert faithful_target(pair("3", "Blue."), brands) is None
+    assert training_target(pair("4", "Blue checked shirt, has a spread collar, long sleeves, and 1 patch pocket"), brands) == \
+        "Blue checked shirt, has a spread collar, long sleeves"
+    assert training_target(pair("2", "Red linen shirt. Has a collar."), brands) is None
+    assert training_target(pair("3", "Blue."), brands) is None
+
+
+def test_targets_that_leave_out_the_colour_or_type_are_not_taught():
+    assert training_target(pair("5", "Checked casual shirt, has a spread collar and long sleeves."), {"Parx"}) is None
+    assert training_target(pair("6", "A blue checked design, has a spread collar and long sleeves."), {"Parx"}) is None
 
 
 def test_the_top_layers_loss_equals_the_models_own_loss():
