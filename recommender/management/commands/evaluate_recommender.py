@@ -7,7 +7,7 @@ import torch
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from recommender.artifacts import save_model
-from recommender.offline import OfflineRun, run_offline_evaluation
+from recommender.offline import VALIDATION_USERS, OfflineRun, run_offline_evaluation
 from recommender.training import TrainingConfig
 
 
@@ -42,7 +42,9 @@ class Command(BaseCommand):
         parser.add_argument("--dropout", type=float, default=None)
         parser.add_argument("--threads", type=int, default=1, help=THREADS_HELP)
         parser.add_argument("--device", default="cpu")
-        parser.add_argument("--max-users", type=int, default=10_000)
+        parser.add_argument("--max-users", type=int, default=10_000, help="test users scored at most")
+        parser.add_argument("--validation-users", type=int, default=VALIDATION_USERS,
+                            help="users whose validation item is kept for early stopping (the others' train)")
         parser.add_argument("--seed", type=int, default=0)
         parser.add_argument("--json", action="store_true", help="print the report as JSON on the last line")
 
@@ -58,6 +60,7 @@ class Command(BaseCommand):
         run = OfflineRun(
             dataset=options["dataset"], fmt=options["fmt"], protocol=options["protocol"], seed=options["seed"],
             model_path=options["model"], model_config=overrides, training=training, max_users=options["max_users"],
+            validation_users=options["validation_users"],
             item_text=options["item_text"],
         )
         embed = None
