@@ -17,7 +17,9 @@ llm_core.serving serves it: float32 weights pre-packed for oneDNN's matmul (quan
   int8_batch1           ours: int8 as quantize.quantize_int8 serves it (int8 weights; on VNNI CPUs activations
                         quantized per row too), plain one-token decoding (speculating with the int4 draft
                         measured 12-20% slower with weight-only int8: the draft reads ~60% of the int8 model's
-                        bytes per token), plus its perplexity cost on held-out text
+                        bytes per token; guessing by prompt lookup, tokens copied from the text so far,
+                        measured 12% slower: few guesses hold and the int8 model's multi-row pass costs
+                        more than a one-row pass), plus its perplexity cost on held-out text
   fp32_batch8           8 different prompts, left-padded; ratio_to_batch1 compares with fp32_batch1_no_draft
 """
 import argparse
