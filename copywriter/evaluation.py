@@ -8,6 +8,8 @@ Metrics, all in plain Python (small and tested; no metrics library is installed)
   what the pipeline finally keeps (after its regenerations). `first_pass_hallucination` is the same before.
 - distinct-2: distinct word bigrams over all bigrams of all outputs (Li et al., 2016).
 - mean_chars: mean output length.
+- flagged: the share the pipeline leaves flagged for the merchant; completed: the share that ended with the
+  plain sentence naming a colour, type or material the model left out (generation.py).
 Words are lower-cased runs of letters and digits for every metric.
 """
 from __future__ import annotations
@@ -105,13 +107,14 @@ class SystemOutputs:
     first_pass_flagged: int
     flagged: int
     seconds: float
+    completed: int = 0  # descriptions that got the naming sentence appended
 
 
 def run_model(pairs: Sequence[CatalogPair], engine: generation.Engine, brands: set[str], batch_size: int,
               progress: Callable[[int], None] | None = None) -> SystemOutputs:
     """Neutral, medium-length descriptions through the shop's own pipeline (grounding check, regeneration)."""
     requests = [generation.CopyRequest(pair.facts, "description") for pair in pairs]
-    texts, first_flagged, flagged = [], 0, 0
+    texts, first_flagged, flagged, completed = [], 0, 0, 0
     started = time.perf_counter()
     for start in range(0, len(requests), batch_size):
         batch = requests[start : start + batch_size]
@@ -119,9 +122,10 @@ def run_model(pairs: Sequence[CatalogPair], engine: generation.Engine, brands: s
         texts.extend(result.text for result in results)
         first_flagged += sum(result.first_findings > 0 for result in results)
         flagged += sum(result.flagged for result in results)
+        completed += sum(result.completed for result in results)
         if progress is not None:
             progress(len(batch))
-    return SystemOutputs(texts, first_flagged, flagged, time.perf_counter() - started)
+    return SystemOutputs(texts, first_flagged, flagged, time.perf_counter() - started, completed)
 
 
 def score(pairs: Sequence[CatalogPair], outputs: SystemOutputs, brands: set[str]) -> dict[str, float]:
@@ -143,6 +147,7 @@ def score(pairs: Sequence[CatalogPair], outputs: SystemOutputs, brands: set[str]
         "mean_chars": round(sum(len(t) for t in texts) / n, 1),
         "first_pass_hallucination": round(outputs.first_pass_flagged / n, 4),
         "flagged": round(outputs.flagged / n, 4),
+        "completed": round(outputs.completed / n, 4),
     }
 
 

@@ -10,7 +10,8 @@ Every text is cleaned (plain text, length limits) and checked against the produc
 again, batched, by sampling with a new seed, up to `max_attempts` in all; the attempt with the fewest findings
 is kept, then the one naming most of those facts. When the kept one still has findings, the clauses stating
 them are dropped if what remains still names the product; otherwise it is kept as it is and flagged for the
-merchant.
+merchant. A description still silent on its colour, type or material ends with one plain sentence naming them
+(built from the facts alone, so it cannot invent anything).
 """
 from __future__ import annotations
 
@@ -56,6 +57,7 @@ class CopyResult:
     model_version: str
     unnamed: int = 0  # descriptions: how many of the product's colour, type and materials the text leaves out
     first_findings: int = 0  # findings in the first attempt's text, before any regeneration or repair
+    completed: bool = False  # a description that got grounding.naming_sentence appended (see _generate_batch)
 
     @property
     def flagged(self) -> bool:
@@ -220,6 +222,10 @@ def _generate_batch(
         )
         if repaired:
             result.text, result.findings, result.unnamed = repaired, [], _unnamed(repaired, requests[index])
+        if result.unnamed and not result.flagged:  # still silent on colour, type or material: say them plainly
+            completed = f"{result.text} {grounding.naming_sentence(requests[index].facts)}"
+            if len(completed) <= grounding.DESCRIPTION_LIMITS.get(requests[index].length, len(completed)):
+                result.text, result.unnamed, result.completed = completed, 0, True
     return [result for result in best if result is not None]
 
 

@@ -272,6 +272,16 @@ def coverage_counts(text: str, facts: ProductFacts) -> tuple[int, int]:
     return sum(any(mentions(text, phrase) for phrase in ways) for _, ways in wanted), len(wanted)
 
 
+def naming_sentence(facts: ProductFacts) -> str:
+    """One plain sentence naming the product's colour, materials and type from its facts alone ("A navy blue
+    cotton shirt from Parx."): what completes a description that leaves one of them out."""
+    kind = product_type(facts.title, brand=facts.brand)
+    materials = [material for material, _, _ in lexicon_hits(facts.title, MATERIALS)]
+    noun = kind.label.lower() if kind is not OTHER else "piece"
+    phrase = " ".join(part for part in (facts.colour.lower(), *materials, noun) if part)
+    return f"A {phrase} from {facts.brand}." if facts.brand else f"A {phrase}."
+
+
 def mentions(text: str, phrase: str) -> bool:
     """Whether `text` mentions `phrase` (normalised words; a plural "s"/"es" on the last word is fine)."""
     folded, target = normalise(text), normalise(phrase)

@@ -79,13 +79,15 @@ def test_a_description_leaving_out_the_colour_or_type_is_written_again(planted):
     assert calls == [(2, 0), (1, 1), (1, 2)]
 
 
-def test_the_description_naming_most_facts_is_kept_and_not_flagged_for_it(planted):
+def test_the_description_naming_most_facts_is_kept_and_completed_from_the_facts(planted):
     texts = {0: "Checked casual pick from Parx.", 1: "Checked shirt from Parx.", 2: "A checked pick."}
     planted(lambda request, attempt: texts[attempt])
 
     [result] = generate_copy([CopyRequest(FACTS, "description")])
 
-    assert (result.text, result.unnamed, result.flagged, result.first_findings) == ("Checked shirt from Parx.", 1, False, 0)
+    # The best attempt names the type only; a plain sentence from the facts names the colour too.
+    assert result.text == "Checked shirt from Parx. A blue shirt from Parx."
+    assert (result.unnamed, result.completed, result.flagged, result.first_findings) == (0, True, False, 0)
 
 
 def test_markup_in_model_output_is_stripped_before_the_check(planted):

@@ -2,7 +2,8 @@
 passes faithful text; clean-up leaves plain text within each kind's limit."""
 import pytest
 
-from copywriter.grounding import check, clean_output, cut_to, mentions, without_ungrounded_clauses
+from copywriter.grounding import check, clean_output, cut_to, mentions, naming_sentence, without_ungrounded_clauses
+from copywriter.prompts import ProductFacts
 
 SOURCE = """Title: Parx Men Navy Blue & Off-White Slim Fit Cotton Checked Casual Shirt
 Brand: Parx
@@ -80,6 +81,15 @@ def test_longest_lexicon_phrase_wins():
 ])
 def test_clauses_stating_unsupported_facts_are_dropped_and_punctuation_mended(text, expected):
     assert without_ungrounded_clauses(text, SOURCE, BRANDS) == expected
+
+
+def test_the_naming_sentence_says_colour_material_and_type_and_passes_the_check():
+    facts = ProductFacts(title="Parx Men Navy Blue Slim Fit Cotton Checked Casual Shirt", brand="Parx", colour="Navy Blue")
+
+    sentence = naming_sentence(facts)
+
+    assert sentence == "A navy blue cotton shirt from Parx."
+    assert check(sentence, facts.source_text(), BRANDS) == []
 
 
 def test_clean_output_strips_markup_labels_and_entities():
