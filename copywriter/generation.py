@@ -215,16 +215,16 @@ def _generate_batch(
         todo = [i for i in todo if best[i] is not None and (best[i].flagged or best[i].unnamed)]
         if not todo:
             break
-    for index in todo:  # still flagged after every attempt: drop the clauses that state the unsupported facts
+    for index in todo:  # still flagged or incomplete after every attempt: repair what can be repaired
         result = best[index]
         repaired = result.flagged and result.text and grounding.without_ungrounded_clauses(
             result.text, requests[index].facts.source_text(), brands
         )
-        if repaired:
+        if repaired:  # drop the clauses that state the unsupported facts
             result.text, result.findings, result.unnamed = repaired, [], _unnamed(repaired, requests[index])
         if result.unnamed and not result.flagged:  # still silent on colour, type or material: say them plainly
             completed = f"{result.text} {grounding.naming_sentence(requests[index].facts)}"
-            if len(completed) <= grounding.DESCRIPTION_LIMITS.get(requests[index].length, len(completed)):
+            if len(completed) <= grounding.length_limit("description", requests[index].length):
                 result.text, result.unnamed, result.completed = completed, 0, True
     return [result for result in best if result is not None]
 

@@ -320,8 +320,12 @@ def clean_output(text: str, kind: str, length: str = "medium") -> str:
     text = without_repeats(" ".join(text.split()))
     if kind in ("seo_title", "promo"):
         text = text.strip('"\u201c\u201d\' ')
-    limit = KIND_LIMITS.get(kind) or DESCRIPTION_LIMITS.get(length, DESCRIPTION_LIMITS["medium"])
-    return cut_to(text, limit)
+    return cut_to(text, length_limit(kind, length))
+
+
+def length_limit(kind: str, length: str = "medium") -> int:
+    """The most characters stored for `kind` (descriptions: for the requested length)."""
+    return KIND_LIMITS.get(kind) or DESCRIPTION_LIMITS.get(length, DESCRIPTION_LIMITS["medium"])
 
 
 def without_repeats(text: str) -> str:

@@ -148,7 +148,7 @@ def training_target(pair: CatalogPair, known_brands: Iterable[str]) -> str | Non
     lacks dropped; None when the first clause does, as it names the product) and complete (None unless it
     names the product's colour, type and materials). None too when too little is left to teach anything."""
     kept = grounding.without_ungrounded_clauses(" ".join(pair.description.split()), pair.facts.source_text(), known_brands)
-    text = grounding.cut_to(kept or "", grounding.DESCRIPTION_LIMITS["long"])
+    text = grounding.cut_to(kept or "", grounding.length_limit("description", "long"))
     mentioned, wanted = grounding.coverage_counts(text, pair.facts)
     return text if len(text) >= 20 and mentioned == wanted else None
 
