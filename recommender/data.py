@@ -4,9 +4,14 @@ Framework-free (numpy only), so offline evaluation and the tests run without Dja
 kept in CSR form, one flat array of item indices plus per-user offsets, so every step below is a vectorised
 numpy operation rather than a Python loop over users. Item index 0 is padding; real items are 1..n_items.
 """
+import gzip
+import io
+import json
+import zipfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 
@@ -49,28 +54,83 @@ class Interactions:
         return cls(np.asarray(flat, dtype=np.int64), np.asarray(offsets, dtype=np.int64), item_ids)
 
 
+FORMATS = ("pairs", "lines", "recbole", "reviews")
+
+
 def read_sequences(path: str | Path, fmt: str) -> list[list[str]]:
     """Read a dataset file as one list of external item ids per user, in time order.
 
     fmt "pairs": `user item` per line in time order (SASRec files; one user's lines need not be contiguous).
     fmt "lines": `user item1 item2 ...` per line. Blank lines are skipped; any other malformed line is an error.
+    fmt "recbole": a RecBole sequential `.inter` file (UniSRec's datasets): a header, then
+        `user<TAB>item1 item2 ...<TAB>target` rows; a user's longest row (history + target) is their sequence.
+    fmt "reviews": Amazon review JSON lines (`reviewerID`, `asin`, `unixReviewTime`), plain, .gz or a one-file
+        .zip; each reviewer's items ordered by time, file order breaking ties.
     """
-    if fmt not in {"pairs", "lines"}:
-        raise ValueError(f"unknown format {fmt!r}: expected 'pairs' or 'lines'")
-    by_user: dict[str, list[str]] = {}
-    with open(path, encoding="utf-8") as handle:
-        for line_number, line in enumerate(handle, start=1):
-            fields = line.split()
-            if not fields:
-                continue
-            if fmt == "pairs" and len(fields) != 2:
-                raise ValueError(f"{path}:{line_number}: expected 'user item', got {line.strip()!r}")
-            if fmt == "lines" and len(fields) < 2:
-                raise ValueError(f"{path}:{line_number}: expected 'user item1 item2 ...', got {line.strip()!r}")
-            by_user.setdefault(fields[0], []).extend(fields[1:])
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown format {fmt!r}: expected one of {', '.join(FORMATS)}")
+    reader = {"pairs": _read_whitespace, "lines": _read_whitespace, "recbole": _read_recbole, "reviews": _read_reviews}[fmt]
+    with _open_text(path) as handle:
+        by_user = reader(handle, str(path), fmt)
     if not by_user:
         raise ValueError(f"{path}: no interactions")
     return list(by_user.values())
+
+
+def _open_text(path: str | Path) -> IO[str]:
+    """The file as text; a .gz is decompressed, and so is a .zip holding exactly one file."""
+    path = Path(path)
+    if path.suffix == ".gz":
+        return gzip.open(path, "rt", encoding="utf-8")
+    if path.suffix == ".zip":
+        archive = zipfile.ZipFile(path)
+        members = [name for name in archive.namelist() if not name.endswith("/")]
+        if len(members) != 1:
+            raise ValueError(f"{path}: expected one file in the archive, found {len(members)}")
+        return io.TextIOWrapper(archive.open(members[0]), encoding="utf-8")
+    return open(path, encoding="utf-8")
+
+
+def _read_whitespace(handle: IO[str], name: str, fmt: str) -> dict[str, list[str]]:
+    by_user: dict[str, list[str]] = {}
+    for line_number, line in enumerate(handle, start=1):
+        fields = line.split()
+        if not fields:
+            continue
+        if fmt == "pairs" and len(fields) != 2:
+            raise ValueError(f"{name}:{line_number}: expected 'user item', got {line.strip()!r}")
+        if fmt == "lines" and len(fields) < 2:
+            raise ValueError(f"{name}:{line_number}: expected 'user item1 item2 ...', got {line.strip()!r}")
+        by_user.setdefault(fields[0], []).extend(fields[1:])
+    return by_user
+
+
+def _read_recbole(handle: IO[str], name: str, fmt: str) -> dict[str, list[str]]:
+    by_user: dict[str, list[str]] = {}
+    for line_number, line in enumerate(handle, start=1):
+        if not line.strip() or (line_number == 1 and ":" in line.split("\t")[0]):
+            continue  # the header names the fields as `user_id:token`
+        fields = line.rstrip("\n").split("\t")
+        if len(fields) != 3 or not fields[0] or not fields[2].strip():
+            raise ValueError(f"{name}:{line_number}: expected 'user<TAB>history<TAB>target', got {line.strip()!r}")
+        sequence = fields[1].split() + [fields[2].strip()]
+        if len(sequence) > len(by_user.get(fields[0], ())):
+            by_user[fields[0]] = sequence
+    return by_user
+
+
+def _read_reviews(handle: IO[str], name: str, fmt: str) -> dict[str, list[str]]:
+    timed: dict[str, list[tuple[int, str]]] = {}
+    for line_number, line in enumerate(handle, start=1):
+        if not line.strip():
+            continue
+        try:
+            review = json.loads(line)
+            timed.setdefault(str(review["reviewerID"]), []).append((int(review["unixReviewTime"]), str(review["asin"])))
+        except (ValueError, KeyError, TypeError) as error:
+            raise ValueError(f"{name}:{line_number}: expected a review with reviewerID, asin and unixReviewTime ({error})") from None
+    # sorted() is stable on the time key alone, so same-day reviews keep their file order.
+    return {user: [item for _, item in sorted(reviews, key=lambda review: review[0])] for user, reviews in timed.items()}
 
 
 @dataclass

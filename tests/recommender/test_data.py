@@ -1,4 +1,7 @@
 """Reading datasets, the leave-one-out split, padding, training pairs and negative sampling."""
+import json
+import zipfile
+
 import numpy as np
 import pytest
 
@@ -17,7 +20,24 @@ def test_lines_format_reads_one_user_per_line(tmp_path):
     assert read_sequences(path, "lines") == [["a", "b", "c"], ["d", "e"]]
 
 
-@pytest.mark.parametrize("fmt, content", [("pairs", "1 2 3\n"), ("lines", "lonely\n"), ("csv", "1 2\n")])
+def test_recbole_format_takes_each_users_longest_row_as_history_plus_target(tmp_path):
+    path = tmp_path / "Scientific.test.inter"
+    path.write_text("user_id:token\titem_id_list:token_seq\titem_id:token\n0\t5 6\t7\n1\t8\t9\n0\t5\t6\n")
+    assert read_sequences(path, "recbole") == [["5", "6", "7"], ["8", "9"]]
+
+
+def test_reviews_format_orders_each_reviewer_by_time_from_a_zip(tmp_path):
+    reviews = [("A", "p2", 20), ("B", "p1", 5), ("A", "p1", 10), ("A", "p3", 20)]
+    lines = "".join(json.dumps({"reviewerID": user, "asin": item, "unixReviewTime": time, "overall": 5.0}) + "\n"
+                    for user, item, time in reviews)
+    path = tmp_path / "reviews.zip"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("reviews.json", lines)
+    # Same-day reviews (p2, p3) keep their file order.
+    assert read_sequences(path, "reviews") == [["p1", "p2", "p3"], ["p1"]]
+
+
+@pytest.mark.parametrize("fmt, content", [("pairs", "1 2 3\n"), ("lines", "lonely\n"), ("csv", "1 2\n"), ("recbole", "u\t1 2\n"), ("reviews", "{\"asin\": \"x\"}\n")])
 def test_malformed_files_are_refused_with_the_line_number(tmp_path, fmt, content):
     path = tmp_path / "bad.txt"
     path.write_text(content)

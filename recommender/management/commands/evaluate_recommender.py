@@ -7,6 +7,7 @@ import torch
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from recommender.artifacts import save_model
+from recommender.data import FORMATS
 from recommender.offline import VALIDATION_USERS, OfflineRun, run_offline_evaluation
 from recommender.training import TrainingConfig
 
@@ -22,8 +23,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--dataset", required=True, help="interaction file")
-        parser.add_argument("--format", required=True, choices=["pairs", "lines"], dest="fmt",
-                            help="pairs: 'user item' per line; lines: 'user item1 item2 ...' per line")
+        parser.add_argument("--format", required=True, choices=FORMATS, dest="fmt",
+                            help="pairs: 'user item' per line; lines: 'user item1 item2 ...' per line; recbole: a "
+                                 "RecBole sequential .inter file; reviews: Amazon review JSON lines (.json, .gz or .zip)")
         parser.add_argument("--protocol", default="sampled", choices=["sampled", "full"])
         parser.add_argument("--model", help="a saved model directory to evaluate instead of training one")
         parser.add_argument("--save", help="save the trained model to this directory (for a later --model run)")
