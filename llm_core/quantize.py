@@ -2,17 +2,18 @@
 measures what quantization costs.
 
 int8 (serving, quantize_int8): int8 weights with one symmetric scale per output channel (absmax / 127), a
-quarter of float32's bytes. On x86 CPUs with VNNI each linear layer is a DynamicInt8Linear: the activations
-are quantized to 8 bits per row on the fly and the matmul is fbgemm's int8 x int8 kernel, with q/k/v and
-gate/up each fused into one matmul. Measured at one token on the 2-core AVX-512 dev box, SmolLM2's shapes,
-one thread, weights streamed from memory: fbgemm's kernel took 25-55 us per projection and 1.2 ms for the
-head, where weight-only int8 on bf16 activations took 1.5-2.5x that (`_weight_int8pack_mm` 27-216 us,
-2.4 ms; the int4pack kernel over two 4-bit planes, Int8Linear, 70-260 us, 3.6 ms), and bf16 weights through
-oneDNN 60-410 us. Greedy decoding of SmolLM2 ran ~1.55x faster than with Int8Linear everywhere. The 8-bit
-activations cost perplexity: +2.7% on the benchmark's 2048 held-out tokens as such, +0.7% after
-smooth_activations (weight-only int8: +0.6%); on short texts their rounding moves the figure by about a point
-between equally good models. Elsewhere (no VNNI: fbgemm's full-range products could saturate) each linear
-layer becomes an Int8Linear.
+quarter of float32's bytes. On x86 CPUs each linear layer is a DynamicInt8Linear: the activations are quantized
+per row on the fly and the matmul is fbgemm's int8 x int8 kernel, with q/k/v and gate/up each fused into one
+matmul. Measured at one token on an AVX-512 dev box (SmolLM2's shapes, one thread, weights streamed from
+memory): fbgemm's kernel took 25-55 us per projection and 1.2 ms for the head, where weight-only int8 on bf16
+activations took 1.5-2.5x that (`_weight_int8pack_mm` 27-216 us, 2.4 ms; the int4pack kernel over two 4-bit
+planes, Int8Linear, 70-260 us, 3.6 ms), and bf16 weights through oneDNN 60-410 us. Greedy decoding of SmolLM2
+ran ~1.55x faster than with Int8Linear everywhere. With VNNI the activations keep 8 bits; on AVX2 alone they
+get 7 (see DynamicInt8Linear), and down_proj, whose inputs carry the widest outliers, is a WeightInt8Linear
+there (weight-only int8, as fast as fbgemm's kernel on that CPU; on an AVX2 EPYC, int4pack ran 3.5x slower).
+Perplexity on the benchmark's 2048 held-out tokens, after smooth_activations: +0.7% with 8-bit activations
+(+2.7% unsmoothed), +1.5% with 7 (+3.0% with down_proj at 7 bits too); on short texts rounding moves the figure
+by about a point between equally good models. Elsewhere (not x86) each linear layer becomes an Int8Linear.
 
 int4 (draft models for speculative decoding, see int4_draft): 4-bit groups through the int4pack kernel.
 
@@ -129,11 +130,14 @@ class DynamicInt8Linear(nn.Module):
     512-token block cost 48% perplexity on SmolLM2): x = low + width x', so x W^T = width (x' W^T) + low (W 1).
     """
 
-    def __init__(self, weight: torch.Tensor):
+    def __init__(self, weight: torch.Tensor, *, reduce_range: bool | None = None):
         super().__init__()
         if weight.device.type != "cpu" or weight.dim() != 2:
             raise ValueError("DynamicInt8Linear takes the weight of a bias-free linear layer on the CPU")
         self.out_features, self.in_features = weight.shape
+        # Without VNNI, fbgemm sums pairs of uint8 x int8 products in 16 bits (AVX2's vpmaddubsw), which
+        # full-range activations can saturate: there they get 7 bits (0..127) instead of 8.
+        self.reduce_range = not torch.cpu._is_vnni_supported() if reduce_range is None else reduce_range
         q, scales = quantize_weight(weight)
         zero_points = torch.zeros(self.out_features, dtype=torch.long)
         with warnings.catch_warnings():  # quantized tensors are deprecated, but they are how fbgemm takes weights
@@ -144,19 +148,43 @@ class DynamicInt8Linear(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.numel() == self.in_features:
-            return torch.ops.quantized.linear_dynamic(x, self.packed, False)  # no reduce_range: VNNI cannot saturate
+            return torch.ops.quantized.linear_dynamic(x, self.packed, self.reduce_range)
         low, high = torch.aminmax(x, dim=-1, keepdim=True)
         width = (high - low).clamp(min=1e-12)
-        y = torch.ops.quantized.linear_dynamic((x - low) / width, self.packed, False)
+        y = torch.ops.quantized.linear_dynamic((x - low) / width, self.packed, self.reduce_range)
         return torch.addcmul(low * self.row_sums, y, width)
 
     def extra_repr(self) -> str:
-        return f"in_features={self.in_features}, out_features={self.out_features}, int8 dynamic"
+        bits = 7 if self.reduce_range else 8
+        return f"in_features={self.in_features}, out_features={self.out_features}, int8 weights, {bits}-bit activations"
+
+
+class WeightInt8Linear(nn.Module):
+    """A bias-free CPU linear layer with int8 weights (per-output-channel scales) and bf16 activations, through
+    torch's `_weight_int8pack_mm`; float32 in and out. The activations keep bf16's 8-bit mantissa and their own
+    exponent per value, so channel outliers cost nothing extra."""
+
+    def __init__(self, weight: torch.Tensor):
+        super().__init__()
+        if weight.device.type != "cpu" or weight.dim() != 2:
+            raise ValueError("WeightInt8Linear takes the weight of a bias-free linear layer on the CPU")
+        self.out_features, self.in_features = weight.shape
+        q, scales = quantize_weight(weight)
+        self.register_buffer("weight", q, persistent=False)
+        self.register_buffer("scales", scales.to(torch.bfloat16), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x2 = x.reshape(-1, self.in_features).to(torch.bfloat16)  # (..., K) -> (M, K)
+        y = torch.ops.aten._weight_int8pack_mm(x2, self.weight, self.scales)
+        return y.to(x.dtype).view(*x.shape[:-1], self.out_features)  # (M, N) -> (..., N)
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, out_features={self.out_features}, int8 weights, bf16 activations"
 
 
 def int8_activations_supported() -> bool:
-    """Whether DynamicInt8Linear runs here: x86 with VNNI (fbgemm's full-range uint8 x int8 products)."""
-    return torch.backends.quantized.engine in ("x86", "fbgemm") and torch.cpu._is_vnni_supported()
+    """Whether DynamicInt8Linear runs here: x86, where torch's quantized engine is fbgemm."""
+    return torch.backends.quantized.engine in ("x86", "fbgemm")
 
 
 class _Int4PackLinear(nn.Module):
@@ -293,9 +321,10 @@ def smooth_activations(model: Transformer, alpha: float = 0.5) -> None:
 def quantize_int8(model: Transformer) -> Transformer:
     """Give every linear layer int8 weights, in place; returns the model.
 
-    DynamicInt8Linear where int8_activations_supported(): activations smoothed first (smooth_activations),
-    q/k/v and gate/up fused (one matmul per input instead of three or two: fewer calls per token). Else
-    Int8Linear. A head tied to the embedding gets its own quantized copy: the embedding lookup stays exact.
+    On x86 (int8_activations_supported): activations smoothed first (smooth_activations), q/k/v and gate/up fused
+    (one matmul per input instead of three or two: fewer calls per token), every layer a DynamicInt8Linear
+    except, without VNNI, down_proj, a WeightInt8Linear (see the module docstring). Else Int8Linear. A head
+    tied to the embedding gets its own quantized copy: the embedding lookup stays exact.
     """
     if not int8_activations_supported():
         _replace_linears(model, lambda name, linear: Int8Linear.from_linear(linear), skip=())
@@ -304,8 +333,15 @@ def quantize_int8(model: Transformer) -> Transformer:
     for module in model.modules():
         if isinstance(module, (Attention, MLP)):
             module.fuse_projections(DynamicInt8Linear)
-    _replace_linears(model, lambda name, linear: DynamicInt8Linear(linear.weight), skip=())
+    _replace_linears(model, lambda name, linear: int8_linear(name, linear.weight), skip=())
     return model
+
+
+def int8_linear(name: str, weight: torch.Tensor) -> nn.Module:
+    """The int8 layer quantize_int8 gives the (smoothed) linear layer called name, on x86."""
+    if name.endswith("down_proj") and not torch.cpu._is_vnni_supported():
+        return WeightInt8Linear(weight)
+    return DynamicInt8Linear(weight)
 
 
 def quantize_int4_weight(weight: torch.Tensor, group_size: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -7,11 +7,13 @@ from llm_core.quantize import (
     DynamicInt8Linear,
     Int4Linear,
     Int8Linear,
+    WeightInt8Linear,
     PackedLinear,
     _replace_linears,
     bf16_twin,
     int4_draft,
     int8_activations_supported,
+    int8_linear,
     pack_float32,
     perplexity,
     quantize_int4_weight,
@@ -76,10 +78,14 @@ def test_quantize_int8_without_vnni_gives_weight_only_int8_layers(tiny_model, mo
     assert tiny_model.layers[0].self_attn.qkv_proj is None  # int4pack layers are not fused
 
 
-needs_vnni = pytest.mark.skipif(not int8_activations_supported(), reason="no VNNI: DynamicInt8Linear is not used")
+# The tiny model's large random weights amplify rounding: a relative logit error this size or less. 7-bit
+# activations (x86 without VNNI, see DynamicInt8Linear) round twice as coarsely as 8-bit ones.
+SEVEN_BIT = int8_activations_supported() and not torch.cpu._is_vnni_supported()
+INT8_LOGIT_ERROR, INT8_SAME_ARGMAX = (0.12, 0.85) if SEVEN_BIT else (0.08, 0.9)
+needs_fbgemm = pytest.mark.skipif(not int8_activations_supported(), reason="not x86: DynamicInt8Linear is not used")
 
 
-@needs_vnni
+@needs_fbgemm
 def test_dynamic_int8_linear_is_close_to_the_float_linear_for_one_row_and_for_many():
     torch.manual_seed(0)
     linear = nn.Linear(96, 40, bias=False)
@@ -91,11 +97,12 @@ def test_dynamic_int8_linear_is_close_to_the_float_linear_for_one_row_and_for_ma
         expected = linear(x)
 
     assert many.shape == (2, 5, 40) and one.shape == (1, 1, 40)
-    assert ((many - expected).norm() / expected.norm()) < 0.02  # 8-bit weights and 8-bit activations
-    assert ((one - expected[:1, :1]).norm() / expected[:1, :1].norm()) < 0.02
+    # 8-bit weights and 8-bit activations (7-bit without VNNI)
+    assert ((many - expected).norm() / expected.norm()) < 0.03
+    assert ((one - expected[:1, :1]).norm() / expected[:1, :1].norm()) < 0.03
 
 
-@needs_vnni
+@needs_fbgemm
 def test_dynamic_int8_linear_quantizes_each_row_in_its_own_range():
     torch.manual_seed(0)
     linear = nn.Linear(64, 32, bias=False)
@@ -107,17 +114,42 @@ def test_dynamic_int8_linear_quantizes_each_row_in_its_own_range():
         alone = torch.cat([layer(row[None]) for row in x[1:]])
         beside_a_loud_row = layer(loud)[1:]
 
-    # One range for the tensor would round the quiet rows to almost nothing; per row, they keep 8 bits.
-    assert ((beside_a_loud_row - alone).norm() / alone.norm()) < 0.02
+    # One range for the tensor would round the quiet rows to almost nothing; per row, they keep 8 (or 7) bits.
+    assert ((beside_a_loud_row - alone).norm() / alone.norm()) < 0.03
 
 
-@needs_vnni
+def test_weight_int8_linear_is_close_to_the_float_linear():
+    torch.manual_seed(0)
+    linear = nn.Linear(96, 40, bias=False)
+    x = torch.randn(2, 5, 96)
+
+    with torch.inference_mode():
+        y, expected = WeightInt8Linear(linear.weight)(x), linear(x)
+
+    assert y.shape == (2, 5, 40) and y.dtype == torch.float32
+    assert ((y - expected).norm() / expected.norm()) < 0.01  # 8-bit weights, bf16 activations
+
+
+@needs_fbgemm
+@pytest.mark.parametrize("vnni", [True, False])
+def test_without_vnni_down_proj_keeps_its_activations_out_of_seven_bits(tiny_model, monkeypatch, vnni):
+    monkeypatch.setattr(torch.cpu, "_is_vnni_supported", lambda: vnni)
+
+    quantize_int8(tiny_model)
+
+    mlp = tiny_model.layers[0].mlp
+    assert isinstance(mlp.down_proj, DynamicInt8Linear if vnni else WeightInt8Linear)
+    assert isinstance(mlp.gate_up_proj, DynamicInt8Linear) and isinstance(tiny_model.lm_head, DynamicInt8Linear)
+    assert tiny_model.lm_head.reduce_range is not vnni  # 8-bit activations with VNNI, 7 without
+
+
+@needs_fbgemm
 def test_fused_int8_projections_give_the_unfused_int8_logits():
     from tests.llm_core.conftest import make_tiny_model
 
     fused, unfused = quantize_int8(make_tiny_model()), make_tiny_model()
     smooth_activations(unfused)
-    _replace_linears(unfused, lambda name, linear: DynamicInt8Linear(linear.weight), skip=())
+    _replace_linears(unfused, lambda name, linear: int8_linear(name, linear.weight), skip=())
     ids = torch.randint(0, 259, (2, 20), generator=torch.Generator().manual_seed(0))
 
     with torch.inference_mode():
@@ -144,7 +176,7 @@ def test_cached_decoding_of_the_int8_model_stays_close_to_the_float_model():
 
     # One row (decoding) and a block of rows (prefill) are quantized by different code paths; both stay as
     # close to the float model as the full forward does (test_int8_model_stays_close_to_the_float_model).
-    assert ((torch.cat(steps) - expected).norm() / expected.norm()) < 0.08
+    assert ((torch.cat(steps) - expected).norm() / expected.norm()) < INT8_LOGIT_ERROR
 
 
 def test_int8_model_stays_close_to_the_float_model():
@@ -155,10 +187,10 @@ def test_int8_model_stays_close_to_the_float_model():
 
     logits, q_logits = model(ids)[0], quantized(ids)[0]
 
-    # Int8 weights and bf16 activations each round at ~0.4% per layer; the tiny model's large random
+    # Int8 weights and 8-bit activations each round at ~0.4% per layer; the tiny model's large random
     # weights amplify that to a few percent at the logits (the real model loses < 3% perplexity: slow test).
-    assert ((q_logits - logits).norm() / logits.norm()) < 0.08
-    assert (q_logits.argmax(-1) == logits.argmax(-1)).float().mean() >= 0.9
+    assert ((q_logits - logits).norm() / logits.norm()) < INT8_LOGIT_ERROR
+    assert (q_logits.argmax(-1) == logits.argmax(-1)).float().mean() >= INT8_SAME_ARGMAX
 
 
 def test_packed_float32_model_gives_the_same_logits(tiny_model):
