@@ -12,10 +12,11 @@ JSON lines; the last is the summary.
 Cases (the peer is always transformers' float32 LlamaForCausalLM.generate). Ours in float32 is served as
 llm_core.serving serves it: float32 weights pre-packed for oneDNN's matmul (quantize.pack_float32).
   fp32_batch1           ours: float32 with speculative decoding (an int4 copy drafts 4 tokens, the float32
-                        model verifies them in one pass, so every token is the float32 model's argmax)
+                        model verifies them in one pass, so every token is the float32 model's argmax) where
+                        serving drafts (quantize.int4_drafts_help: AVX-512 CPUs), else as fp32_batch1_no_draft
   fp32_batch1_no_draft  ours: plain float32 decoding, one token per pass
-  int8_batch1           ours: int8 as quantize.quantize_int8 serves it (int8 weights; on VNNI CPUs activations
-                        quantized per row too), plain one-token decoding (speculating with the int4 draft
+  int8_batch1           ours: int8 as quantize.quantize_int8 serves it (int8 weights; on x86 activations
+                        quantized per row too: 8 bits with VNNI, 7 without), plain one-token decoding (speculating with the int4 draft
                         measured 12-20% slower with weight-only int8: the draft reads ~60% of the int8 model's
                         bytes per token; guessing by prompt lookup, tokens copied from the text so far,
                         measured 12% slower: few guesses hold and the int8 model's multi-row pass costs
@@ -37,7 +38,7 @@ import torch
 from llm_core.device import configure_cpu_threads
 from llm_core.generate import generate
 from llm_core.model import Transformer
-from llm_core.quantize import int4_draft, pack_float32, perplexity, quantize_int8
+from llm_core.quantize import int4_draft, int4_drafts_help, pack_float32, perplexity, quantize_int8
 from llm_core.smollm2 import gguf_path, load_smollm2
 
 QUESTIONS = [
@@ -121,7 +122,7 @@ def main(argv: list[str] | None = None) -> dict:
                     "cases": args.cases}})
 
     model, tokenizer = load_smollm2(args.model_dir)
-    draft = int4_draft(model) if "ours_fp32_b1" in wanted else None  # before packing: packed models cannot be copied
+    draft = int4_draft(model) if "ours_fp32_b1" in wanted and int4_drafts_help() else None  # before packing: packed models cannot be copied
     pack_float32(model)
     int8_model = None
     if "ours_int8_b1" in wanted:
@@ -211,7 +212,8 @@ def main(argv: list[str] | None = None) -> dict:
     builders: dict[str, Callable[[], dict]] = {
         "fp32_batch1": lambda: case(
             "fp32_batch1", "ours_fp32_b1", "peer_fp32_b1",
-            method=f"speculative: an int4 copy drafts {args.num_draft} tokens, the float32 model verifies them"),
+            method=f"speculative: an int4 copy drafts {args.num_draft} tokens, the float32 model verifies them"
+            if draft is not None else "one token per pass: int4 drafts do not help on this CPU"),
         "fp32_batch1_no_draft": lambda: case("fp32_batch1_no_draft", "ours_fp32_b1_no_draft", "peer_fp32_b1"),
         "int8_batch1": int8_case,
         "fp32_batch8": batch8_case,

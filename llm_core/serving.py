@@ -79,12 +79,13 @@ def get_base_draft() -> Transformer | None:
     Only for the float32 model on CPU, where one token's cost is reading the weights, so verifying a few drafted
     tokens costs about one token: greedy single-prompt generation ran ~1.3-1.5x faster with the same tokens.
     Not for the int8 model (the draft reads ~60% of its bytes per token, and int8 greedy decoding with this
-    draft measured 12-20% slower than without, num_draft 2-4) nor on CUDA (untested there).
+    draft measured 12-20% slower than without, num_draft 2-4), nor on CUDA (untested there), nor on CPUs
+    without AVX-512 (quantize.int4_drafts_help).
     """
-    from llm_core.quantize import PackedLinear
+    from llm_core.quantize import PackedLinear, int4_drafts_help
 
     model, _ = get_base_model()
-    if not isinstance(model.lm_head, PackedLinear):
+    if not isinstance(model.lm_head, PackedLinear) or not int4_drafts_help():
         return None
     return get_or_load("base/smollm2-135m-instruct/int4-draft", lambda: _load_draft(model))
 

@@ -2,7 +2,7 @@ import threading
 
 import pytest
 
-from llm_core import serving
+from llm_core import quantize, serving
 
 
 @pytest.fixture(autouse=True)
@@ -53,12 +53,17 @@ def test_unknown_quantization_setting_is_a_clear_error(monkeypatch):
 
 
 @pytest.mark.slow
-def test_base_model_is_loaded_once_and_drafts_for_itself(monkeypatch):
+@pytest.mark.parametrize("drafts_help", [True, False])
+def test_base_model_is_loaded_once_and_drafts_for_itself_where_drafts_help(monkeypatch, drafts_help):
     monkeypatch.setenv("LLM_DEVICE", "cpu")
     monkeypatch.delenv("LLM_QUANTIZE", raising=False)
+    monkeypatch.setattr(quantize, "int4_drafts_help", lambda: drafts_help)
 
     model, tokenizer = serving.get_base_model()
 
     assert serving.get_base_model()[0] is model
-    assert serving.get_base_draft() is serving.get_base_draft() is not None
+    if drafts_help:
+        assert serving.get_base_draft() is serving.get_base_draft() is not None
+    else:
+        assert serving.get_base_draft() is None  # an int4 draft would slow this CPU down
     assert tokenizer.eos_token == "<|im_end|>"
