@@ -83,7 +83,10 @@ def _open_text(path: str | Path) -> IO[str]:
     if path.suffix == ".gz":
         return gzip.open(path, "rt", encoding="utf-8")
     if path.suffix == ".zip":
-        archive = zipfile.ZipFile(path)
+        try:
+            archive = zipfile.ZipFile(path)
+        except zipfile.BadZipFile as error:
+            raise ValueError(f"{path}: not a readable zip archive ({error})") from None
         members = [name for name in archive.namelist() if not name.endswith("/")]
         if len(members) != 1:
             raise ValueError(f"{path}: expected one file in the archive, found {len(members)}")

@@ -37,6 +37,13 @@ def test_reviews_format_orders_each_reviewer_by_time_from_a_zip(tmp_path):
     assert read_sequences(path, "reviews") == [["p1", "p2", "p3"], ["p1"]]
 
 
+def test_a_file_named_zip_that_is_not_one_is_a_clear_error(tmp_path):
+    path = tmp_path / "reviews.zip"
+    path.write_text('{"reviewerID": "A", "asin": "p1", "unixReviewTime": 1}\n')
+    with pytest.raises(ValueError, match="not a readable zip archive"):
+        read_sequences(path, "reviews")
+
+
 @pytest.mark.parametrize("fmt, content", [("pairs", "1 2 3\n"), ("lines", "lonely\n"), ("csv", "1 2\n"), ("recbole", "u\t1 2\n"), ("reviews", "{\"asin\": \"x\"}\n")])
 def test_malformed_files_are_refused_with_the_line_number(tmp_path, fmt, content):
     path = tmp_path / "bad.txt"
