@@ -16,7 +16,7 @@ from torch import nn
 
 def _onednn_mm(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """a @ b.T for 2-D float32 CPU tensors (either may be a strided view) through oneDNN's matmul."""
-    return torch.ops.mkldnn._linear_pointwise(a, b, None, "none", [], "")
+    return torch.ops.mkldnn._linear_pointwise.default(a, b, None, "none", [], "")
 
 
 class _OneDNNLinear(torch.autograd.Function):

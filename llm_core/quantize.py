@@ -54,7 +54,7 @@ class PackedLinear(nn.Module):
         self.register_buffer("weight", packed, persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = torch.ops.mkldnn._linear_pointwise(x.to(self.compute_dtype), self.weight, None, "none", [], "")
+        y = torch.ops.mkldnn._linear_pointwise.default(x.to(self.compute_dtype), self.weight, None, "none", [], "")
         return y.to(x.dtype)
 
     def extra_repr(self) -> str:
@@ -147,11 +147,13 @@ class DynamicInt8Linear(nn.Module):
         self.register_buffer("row_sums", (q.float() * scales[:, None]).sum(dim=1), persistent=False)  # W 1, (N,)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # Ops are called by overload (.default) on the hot paths here: the overload packet's Python-side checks
+        # cost ~6 us a call; over SmolLM2's ~120 matmuls per token, int8 decoding measured ~2% faster (paired).
         if x.numel() == self.in_features:
-            return torch.ops.quantized.linear_dynamic(x, self.packed, self.reduce_range)
+            return torch.ops.quantized.linear_dynamic.default(x, self.packed, self.reduce_range)
         low, high = torch.aminmax(x, dim=-1, keepdim=True)
         width = (high - low).clamp(min=1e-12)
-        y = torch.ops.quantized.linear_dynamic((x - low) / width, self.packed, self.reduce_range)
+        y = torch.ops.quantized.linear_dynamic.default((x - low) / width, self.packed, self.reduce_range)
         return torch.addcmul(low * self.row_sums, y, width)
 
     def extra_repr(self) -> str:
@@ -175,7 +177,7 @@ class WeightInt8Linear(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x2 = x.reshape(-1, self.in_features).to(torch.bfloat16)  # (..., K) -> (M, K)
-        y = torch.ops.aten._weight_int8pack_mm(x2, self.weight, self.scales)
+        y = torch.ops.aten._weight_int8pack_mm.default(x2, self.weight, self.scales)
         return y.to(x.dtype).view(*x.shape[:-1], self.out_features)  # (M, N) -> (..., N)
 
     def extra_repr(self) -> str:
@@ -219,7 +221,7 @@ class _Int4PackLinear(nn.Module):
             x2 = x2.to(torch.bfloat16)
         if self.planes > 1:
             x2 = torch.cat([x2] * self.planes, dim=1)  # (M, K) -> (M, planes * K)
-        y = torch.ops.aten._weight_int4pack_mm_for_cpu(x2, self.weight, self.group_size, self.scales_and_zeros)
+        y = torch.ops.aten._weight_int4pack_mm_for_cpu.default(x2, self.weight, self.group_size, self.scales_and_zeros)
         if y.size(-1) != self.out_features:
             y = y[:, : self.out_features]  # drop the padding rows
         if y.dtype != x.dtype:
