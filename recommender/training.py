@@ -43,7 +43,8 @@ class TrainingConfig:
     patience: int = 10  # validations without improvement before stopping: the climb is slow and noisy
     eval_every: int = 1
     time_budget: float | None = None  # seconds of training; the best checkpoint so far is kept
-    # "cosine": decay the rate to zero over max_epochs or time_budget, whichever comes first.
+    # "cosine": decay the rate to zero over max_epochs or time_budget, whichever comes first. On Video.txt
+    # (sampled, 14-minute budget) it lost to constant: HR@10 0.752 / 0.750 against 0.761 / 0.752 (seeds 0, 1).
     schedule: str = "constant"
     device: str = "cpu"
     seed: int = 0
