@@ -9,7 +9,7 @@ memory): fbgemm's kernel took 25-55 us per projection and 1.2 ms for the head, w
 activations took 1.5-2.5x that (`_weight_int8pack_mm` 27-216 us, 2.4 ms; the int4pack kernel over two 4-bit
 planes, Int8Linear, 70-260 us, 3.6 ms), and bf16 weights through oneDNN 60-410 us. Greedy decoding of SmolLM2
 ran ~1.55x faster than with Int8Linear everywhere. With VNNI the activations keep 8 bits; on AVX2 alone they
-get 7 (see DynamicInt8Linear), and down_proj, whose inputs carry the widest outliers, is a WeightInt8Linear
+get 7 (see seven_bit_activations), and down_proj, whose inputs carry the widest outliers, is a WeightInt8Linear
 there (weight-only int8, as fast as fbgemm's kernel on that CPU; on an AVX2 EPYC, int4pack ran 3.5x slower).
 Perplexity on the benchmark's 2048 held-out tokens, after smooth_activations: +0.7% with 8-bit activations
 (+2.7% unsmoothed), +1.5% with 7 (+3.0% with down_proj at 7 bits too); on short texts rounding moves the figure
@@ -130,14 +130,12 @@ class DynamicInt8Linear(nn.Module):
     512-token block cost 48% perplexity on SmolLM2): x = low + width x', so x W^T = width (x' W^T) + low (W 1).
     """
 
-    def __init__(self, weight: torch.Tensor, *, reduce_range: bool | None = None):
+    def __init__(self, weight: torch.Tensor):
         super().__init__()
         if weight.device.type != "cpu" or weight.dim() != 2:
             raise ValueError("DynamicInt8Linear takes the weight of a bias-free linear layer on the CPU")
         self.out_features, self.in_features = weight.shape
-        # Without VNNI, fbgemm sums pairs of uint8 x int8 products in 16 bits (AVX2's vpmaddubsw), which
-        # full-range activations can saturate: there they get 7 bits (0..127) instead of 8.
-        self.reduce_range = not torch.cpu._is_vnni_supported() if reduce_range is None else reduce_range
+        self.reduce_range = seven_bit_activations()  # fbgemm's name: activations in 0..127 instead of 0..255
         q, scales = quantize_weight(weight)
         zero_points = torch.zeros(self.out_features, dtype=torch.long)
         with warnings.catch_warnings():  # quantized tensors are deprecated, but they are how fbgemm takes weights
@@ -182,6 +180,12 @@ class WeightInt8Linear(nn.Module):
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, int8 weights, bf16 activations"
+
+
+def seven_bit_activations() -> bool:
+    """Whether DynamicInt8Linear quantizes activations to 7 bits here rather than 8: without VNNI, fbgemm sums
+    pairs of uint8 x int8 products in 16 bits (AVX2's vpmaddubsw), which full-range activations can saturate."""
+    return not torch.cpu._is_vnni_supported()
 
 
 def int8_activations_supported() -> bool:
@@ -341,7 +345,7 @@ def quantize_int8(model: Transformer) -> Transformer:
 
 def int8_linear(name: str, weight: torch.Tensor) -> nn.Module:
     """The int8 layer quantize_int8 gives the (smoothed) linear layer called name, on x86."""
-    if name.endswith("down_proj") and not torch.cpu._is_vnni_supported():
+    if name.endswith("down_proj") and seven_bit_activations():
         return WeightInt8Linear(weight)
     return DynamicInt8Linear(weight)
 

@@ -7,8 +7,8 @@ from llm_core.quantize import (
     DynamicInt8Linear,
     Int4Linear,
     Int8Linear,
-    WeightInt8Linear,
     PackedLinear,
+    WeightInt8Linear,
     _replace_linears,
     bf16_twin,
     int4_draft,
@@ -19,6 +19,7 @@ from llm_core.quantize import (
     quantize_int4_weight,
     quantize_int8,
     quantize_weight,
+    seven_bit_activations,
     smooth_activations,
 )
 
@@ -80,7 +81,7 @@ def test_quantize_int8_without_vnni_gives_weight_only_int8_layers(tiny_model, mo
 
 # The tiny model's large random weights amplify rounding: a relative logit error this size or less. 7-bit
 # activations (x86 without VNNI, see DynamicInt8Linear) round twice as coarsely as 8-bit ones.
-SEVEN_BIT = int8_activations_supported() and not torch.cpu._is_vnni_supported()
+SEVEN_BIT = int8_activations_supported() and seven_bit_activations()
 INT8_LOGIT_ERROR, INT8_SAME_ARGMAX = (0.12, 0.85) if SEVEN_BIT else (0.08, 0.9)
 needs_fbgemm = pytest.mark.skipif(not int8_activations_supported(), reason="not x86: DynamicInt8Linear is not used")
 
