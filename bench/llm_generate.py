@@ -122,7 +122,9 @@ def main(argv: list[str] | None = None) -> dict:
                     "cases": args.cases}})
 
     model, tokenizer = load_smollm2(args.model_dir)
-    draft = int4_draft(model) if "ours_fp32_b1" in wanted and int4_drafts_help() else None  # before packing: packed models cannot be copied
+    if not int4_drafts_help():  # fp32_batch1 is then plain decoding: the very run fp32_batch1_no_draft times
+        wanted = {"ours_fp32_b1_no_draft" if run == "ours_fp32_b1" else run for run in wanted}
+    draft = int4_draft(model) if "ours_fp32_b1" in wanted else None  # before packing: packed models cannot be copied
     pack_float32(model)
     int8_model = None
     if "ours_int8_b1" in wanted:
@@ -211,7 +213,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     builders: dict[str, Callable[[], dict]] = {
         "fp32_batch1": lambda: case(
-            "fp32_batch1", "ours_fp32_b1", "peer_fp32_b1",
+            "fp32_batch1", "ours_fp32_b1" if draft is not None else "ours_fp32_b1_no_draft", "peer_fp32_b1",
             method=f"speculative: an int4 copy drafts {args.num_draft} tokens, the float32 model verifies them"
             if draft is not None else "one token per pass: int4 drafts do not help on this CPU"),
         "fp32_batch1_no_draft": lambda: case("fp32_batch1_no_draft", "ours_fp32_b1_no_draft", "peer_fp32_b1"),
