@@ -46,6 +46,12 @@ class TrainingConfig:
     # "cosine": decay the rate to zero over max_epochs or time_budget, whichever comes first. On Video.txt
     # (sampled, 14-minute budget) it lost to constant: HR@10 0.752 / 0.750 against 0.761 / 0.752 (seeds 0, 1).
     schedule: str = "constant"
+    # Stochastic shared embeddings (SSE, Wu et al. 2019): each input item is swapped for a uniformly drawn one
+    # with this probability, a regulariser on the item table (targets stay). Sampled test HR@10 / NDCG@10,
+    # 0.1 against none, same seeds: Video.txt 0.765 / 0.568 vs 0.761 / 0.564 (seed 0), 0.763 / 0.570 vs
+    # 0.752 / 0.565 (1), 0.761 / 0.563 vs 0.758 / 0.563 (2); Scientific 0.488 / 0.317 vs 0.488 / 0.316 (0),
+    # 0.488 / 0.316 vs 0.484 / 0.315 (1); Musical Instruments (1,429 users) 0.303 / 0.187 vs 0.306 / 0.188.
+    input_replacement: float = 0.1
     device: str = "cpu"
     seed: int = 0
 
@@ -54,6 +60,8 @@ class TrainingConfig:
             raise ValueError(f"loss must be bce, softmax or gbce, not {self.loss!r}")
         if self.schedule not in {"constant", "cosine"}:
             raise ValueError(f"schedule must be constant or cosine, not {self.schedule!r}")
+        if not 0.0 <= self.input_replacement < 1.0:
+            raise ValueError(f"input_replacement is a probability in [0, 1), not {self.input_replacement!r}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -66,6 +74,13 @@ class TrainingResult:
     best_epoch: int = 0
     best_metrics: dict = field(default_factory=dict)
     seconds: float = 0.0
+
+
+def replace_inputs(inputs: np.ndarray, probability: float, n_items: int, rng: np.random.Generator) -> np.ndarray:
+    """A copy of the (B, T) input items with each real one (not padding) swapped, with the given probability,
+    for an item drawn uniformly from 1..n_items. The targets stay as they are."""
+    swap = (inputs > 0) & (rng.random(inputs.shape) < probability)
+    return np.where(swap, rng.integers(1, n_items + 1, inputs.shape), inputs)
 
 
 def sequence_loss(
@@ -131,6 +146,8 @@ def train_model(
         model.train()
         total, steps = 0.0, 0
         for inputs, targets in pairs.batches(config.batch_size, rng):
+            if config.input_replacement:
+                inputs = replace_inputs(inputs, config.input_replacement, model.config.n_items, rng)
             inputs_t, targets_t = torch.from_numpy(inputs).to(device), torch.from_numpy(targets).to(device)
             vectors = model.item_vectors()
             hidden = model.encode(inputs_t, vectors)  # (B, T, dim)

@@ -4,13 +4,13 @@ import json
 import numpy as np
 import pytest
 import torch
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 
 from recommender.data import Interactions, LeaveOneOut, TrainingPairs
 from recommender.evaluation import ModelScorer, build_evaluation_set, evaluate
 from recommender.model import RecommenderConfig, SequenceRecommender
 from recommender.offline import OfflineRun, run_offline_evaluation
-from recommender.training import TrainingConfig, sequence_loss, train_model
+from recommender.training import TrainingConfig, replace_inputs, sequence_loss, train_model
 
 
 def synthetic_sequences(users: int = 300, items: int = 60, length: int = 8, seed: int = 0) -> list[list[str]]:
@@ -48,6 +48,19 @@ def test_unknown_objectives_and_schedules_are_refused():
         TrainingConfig(loss="mse")
     with pytest.raises(ValueError, match="schedule"):
         TrainingConfig(schedule="linear")
+    with pytest.raises(ValueError, match="input_replacement"):
+        TrainingConfig(input_replacement=1.0)
+
+
+def test_input_replacement_swaps_about_that_share_of_real_items_and_never_padding():
+    inputs = np.zeros((400, 50), dtype=np.int64)
+    inputs[:, 10:] = 7  # 40 real items per row after 10 columns of padding
+    replaced = replace_inputs(inputs, 0.1, n_items=1000, rng=np.random.default_rng(0))
+    assert (replaced[:, :10] == 0).all() and (inputs[:, 10:] == 7).all()  # padding kept; the input not modified
+    real = replaced[:, 10:]
+    assert ((real >= 1) & (real <= 1000)).all()
+    assert 0.09 < (real != 7).mean() < 0.11  # 0.1 swapped, less the ~0.1% drawn as item 7 itself
+    assert (replace_inputs(inputs, 0.0, 1000, np.random.default_rng(0)) == inputs).all()
 
 
 def test_training_lowers_the_loss_and_keeps_the_best_validation_state():
@@ -77,6 +90,13 @@ def test_evaluate_recommender_prints_the_documented_json_last(tmp_path, capsys):
     assert list(report)[:7] == ["dataset", "protocol", "users", "model", "popularity", "cooccurrence", "train_seconds"]
     assert report["users"] == 80 and report["protocol"] == "full"
     assert set(report["model"]) == {"hr@10", "ndcg@10"}
+
+
+def test_evaluate_recommender_refuses_a_bad_training_setting_cleanly(tmp_path):
+    dataset = tmp_path / "pairs.txt"
+    write_pairs(dataset, synthetic_sequences(users=20, items=10))
+    with pytest.raises(CommandError, match="input_replacement"):
+        call_command("evaluate_recommender", "--dataset", str(dataset), "--format", "pairs", "--input-replacement", "1.5")
 
 
 def test_a_saved_model_is_evaluated_without_training(tmp_path, capsys):

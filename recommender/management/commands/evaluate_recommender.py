@@ -39,6 +39,8 @@ class Command(BaseCommand):
         parser.add_argument("--loss", default=TrainingConfig.loss, choices=["softmax", "bce", "gbce"])
         parser.add_argument("--negatives", type=int, default=TrainingConfig.negatives)
         parser.add_argument("--batch-size", type=int, default=TrainingConfig.batch_size)
+        parser.add_argument("--input-replacement", type=float, default=TrainingConfig.input_replacement,
+                            help="probability that an input item is swapped for a random one (SSE regulariser)")
         parser.add_argument("--dim", type=int, default=None, help="embedding width (default from the data)")
         parser.add_argument("--max-len", type=int, default=None)
         parser.add_argument("--dropout", type=float, default=None)
@@ -54,11 +56,15 @@ class Command(BaseCommand):
         torch.set_num_threads(options["threads"])
         overrides = {name: options[key] for name, key in (("dim", "dim"), ("max_len", "max_len"), ("dropout", "dropout"))
                      if options[key] is not None}
-        training = TrainingConfig(
-            loss=options["loss"], negatives=options["negatives"], batch_size=options["batch_size"],
-            max_epochs=options["epochs"], time_budget=options["time_budget"] or None, device=options["device"],
-            seed=options["seed"], lr=options["lr"], patience=options["patience"],
-        )
+        try:
+            training = TrainingConfig(
+                loss=options["loss"], negatives=options["negatives"], batch_size=options["batch_size"],
+                max_epochs=options["epochs"], time_budget=options["time_budget"] or None, device=options["device"],
+                seed=options["seed"], lr=options["lr"], patience=options["patience"],
+                input_replacement=options["input_replacement"],
+            )
+        except ValueError as error:
+            raise CommandError(str(error)) from error
         run = OfflineRun(
             dataset=options["dataset"], fmt=options["fmt"], protocol=options["protocol"], seed=options["seed"],
             model_path=options["model"], model_config=overrides, training=training, max_users=options["max_users"],
