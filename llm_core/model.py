@@ -1,10 +1,15 @@
 """A Llama-style decoder-only Transformer in one file, read top to bottom.
 
-Linear (and the fused head + loss) -> RMSNorm -> rotary position embeddings -> grouped-query attention through
-scaled_dot_product_attention -> SwiGLU MLP -> blocks -> the model. Parameter names follow the Llama checkpoint
-layout (q_proj, gate_proj, input_layernorm...) so SmolLM2's weights load by name. Torch and the standard library
-only.
+Linear (and the fused head + loss) -> SwiGLU -> RMSNorm -> rotary position embeddings -> causal attention ->
+the config and KV cache -> attention, MLP, blocks -> the model. Parameter names follow the Llama checkpoint layout
+(q_proj, gate_proj, input_layernorm...) so SmolLM2's weights load by name. Torch and the standard library only.
+
+Float32 training on CPU takes a faster road through the same math: the projections that share an input run as
+one matmul, and the pieces whose autograd backward is a string of elementwise passes (SwiGLU, RMSNorm, the
+rotation) have hand-written ones. tests/llm_core/test_model.py checks every one of them against autograd and the
+whole training step against transformers' LlamaForCausalLM.
 """
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -106,6 +111,56 @@ class _LinearCrossEntropy(torch.autograd.Function):
         return grad_x, grad_weight, None, None
 
 
+def swiglu(gate_up: torch.Tensor) -> torch.Tensor:
+    """silu(gate) * up, gate and up being the two halves of the last dimension."""
+    gate, up = gate_up.chunk(2, dim=-1)
+    return F.silu(gate).mul_(up)
+
+
+class _SwiGLU(torch.autograd.Function):
+    """swiglu over a fused (N, 2 I) gate/up projection, with a backward that writes both halves of its gradient in
+    place: autograd's own allocates three (N, I) tensors and then concatenates two of them."""
+
+    @staticmethod
+    def forward(ctx, gate_up: torch.Tensor) -> torch.Tensor:
+        gate, up = gate_up.chunk(2, dim=-1)
+        silu = F.silu(gate)
+        ctx.save_for_backward(gate_up, silu)  # what autograd keeps too; silu spares the backward a strided pass
+        return silu * up
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        gate_up, silu = ctx.saved_tensors
+        gate, up = gate_up.chunk(2, dim=-1)
+        grad_gate_up = torch.empty_like(gate_up)
+        grad_gate, grad_up = grad_gate_up.chunk(2, dim=-1)
+        torch.mul(grad, up, out=grad_gate)
+        torch.ops.aten.silu_backward.grad_input(grad_gate, gate, grad_input=grad_gate)  # times silu'(gate)
+        torch.mul(grad, silu, out=grad_up)
+        return grad_gate_up
+
+
+class _RMSNorm(torch.autograd.Function):
+    """F.rms_norm's float32 CPU forward with a hand-written backward: autograd's runs about a dozen elementwise
+    passes over the formula's pieces, this one eight."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
+        y, rstd = torch.ops.aten._fused_rms_norm(x, [x.size(-1)], weight, eps)  # rstd: (..., 1)
+        ctx.save_for_backward(x, weight, rstd)
+        return y
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        x, weight, rstd = ctx.saved_tensors
+        x_hat = x * rstd
+        grad_weight = (grad * x_hat).flatten(0, -2).sum(0) if ctx.needs_input_grad[1] else None
+        grad_x_hat = grad * weight
+        # x_hat = x * rstd(x), so grad_x = rstd * (grad_x_hat - x_hat * mean(grad_x_hat * x_hat)) per row.
+        mean_dot = torch.linalg.vecdot(grad_x_hat, x_hat).unsqueeze(-1).div_(x.size(-1))
+        return grad_x_hat.sub_(x_hat.mul_(mean_dot)).mul_(rstd), grad_weight, None
+
+
 class RMSNorm(nn.Module):
     def __init__(self, dim: int, eps: float = 1e-5):
         super().__init__()
@@ -113,8 +168,10 @@ class RMSNorm(nn.Module):
         self.weight = nn.Parameter(torch.ones(dim))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.dtype == torch.float32:  # one fused kernel; the same numbers as the unfused float32 formula
-            return F.rms_norm(x, self.weight.shape, self.weight, self.eps)
+        if x.dtype == torch.float32:
+            if x.device.type == "cpu" and torch.is_grad_enabled() and (x.requires_grad or self.weight.requires_grad):
+                return _RMSNorm.apply(x, self.weight, self.eps)
+            return F.rms_norm(x, self.weight.shape, self.weight, self.eps)  # one fused kernel, unfused numbers
         # Normalise in float32 whatever the compute dtype: bf16 loses too much in the mean of squares.
         return self.weight * F.rms_norm(x.float(), self.weight.shape, None, self.eps).to(x.dtype)
 
@@ -127,12 +184,120 @@ def rope_tables(head_dim: int, max_seq_len: int, theta: float) -> tuple[torch.Te
     return angles.cos(), angles.sin()
 
 
-def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """Rotate (B, H, T, D) by per-position angles; cos/sin are (B, 1, T, D)."""
-    first, second = x.chunk(2, dim=-1)
-    rotated = torch.cat([-second, first], dim=-1)
-    y = x * cos + rotated * sin
-    return y if y.dtype == x.dtype else y.to(x.dtype)  # skipping no-op casts matters at ~1000 ops per token
+def rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, out: torch.Tensor, sign: float = 1.0) -> torch.Tensor:
+    """Write x (..., T, D) rotated by per-position angles into out; sign=-1 rotates back (the backward).
+
+    Half-split layout, as Llama checkpoints: [x1, x2] -> [x1 cos - x2 sin, x2 cos + x1 sin]; cos and sin are
+    (..., T, D) tables whose two halves are equal. One product and two in-place addcmuls: no temporaries.
+    """
+    half = x.size(-1) // 2
+    first, second, sin_half = x[..., :half], x[..., half:], sin[..., :half]
+    torch.mul(x, cos, out=out)
+    out[..., :half].addcmul_(second, sin_half, value=-sign)
+    out[..., half:].addcmul_(first, sin_half, value=sign)
+    return out
+
+
+def _rotated_split(qkv: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, n_head: int) -> tuple[torch.Tensor, ...]:
+    B, T, heads, D = qkv.shape
+    n_rotated = n_head + (heads - n_head) // 2  # the q and k heads
+    rotated = qkv.new_empty(B, T, n_rotated, D).transpose(1, 2)
+    rotate(qkv[:, :, :n_rotated].transpose(1, 2), cos, sin, rotated)
+    return rotated[:, :n_head], rotated[:, n_head:], qkv[:, :, n_rotated:].transpose(1, 2)
+
+
+class _SplitQKV(torch.autograd.Function):
+    """The rotated split whose backward writes the three gradients into one (B, T, H + 2 Hkv, D) tensor: the layout the
+    projection's backward reads, with no concatenation and no autograd bookkeeping of the rotation's temporaries."""
+
+    @staticmethod
+    def forward(ctx, qkv: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, n_head: int):
+        ctx.save_for_backward(cos, sin)
+        ctx.n_head = n_head
+        return _rotated_split(qkv, cos, sin, n_head)
+
+    @staticmethod
+    def backward(ctx, grad_q: torch.Tensor, grad_k: torch.Tensor, grad_v: torch.Tensor):
+        cos, sin = ctx.saved_tensors
+        H, Hkv = ctx.n_head, grad_k.size(1)
+        grad = grad_q.new_empty(grad_q.size(0), grad_q.size(2), H + 2 * Hkv, grad_q.size(3))  # (B, T, heads, D)
+        heads_first = grad.transpose(1, 2)
+        rotate(grad_q, cos, sin, heads_first[:, :H], sign=-1.0)
+        rotate(grad_k, cos, sin, heads_first[:, H : H + Hkv], sign=-1.0)
+        heads_first[:, H + Hkv :].copy_(grad_v)
+        return grad, None, None, None
+
+
+def split_qkv(qkv: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, n_head: int) -> tuple[torch.Tensor, ...]:
+    """(B, T, H + 2 Hkv, D) projections -> q, k, v as (B, heads, T, D) views, q and k rotated (both in one call)."""
+    if torch.is_grad_enabled() and qkv.requires_grad:
+        return _SplitQKV.apply(qkv, cos, sin, n_head)
+    return _rotated_split(qkv, cos, sin, n_head)
+
+
+QUERY_BLOCK = 32  # causal_attention's block of queries on CPU
+
+
+@functools.lru_cache(maxsize=256)
+def _diagonal_mask(start: int, end: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """Additive (end - start, end) mask: queries start..end-1 may see keys up to their own position."""
+    query_pos = torch.arange(start, end, device=device)[:, None]
+    key_pos = torch.arange(end, device=device)[None, :]
+    return torch.zeros(end - start, end, dtype=dtype, device=device).masked_fill_(key_pos > query_pos, float("-inf"))
+
+
+_flash_forward = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu.default
+_flash_backward = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu_backward.default
+
+
+class _BlockCausalAttention(torch.autograd.Function):
+    """Float32 causal attention on CPU: SDPA's flash kernel run per block of QUERY_BLOCK queries over the keys
+    the block can see, with an additive mask on the block's own diagonal.
+
+    The fused kernel tiles keys by 512, so below about a thousand tokens it computes the whole upper triangle of
+    the causal mask and throws it away: half its work at 256 tokens. Block by block, 9/16 of that work remains.
+    Forward + backward of one layer of bench.llm_train (Zen 4, 1 thread): 27 ms against 37, with blocks of 16
+    queries 28 ms and of 64 29 ms. In bf16 the blocks measured slower than the fused kernel, so bf16 keeps it.
+    """
+
+    @staticmethod
+    def forward(ctx, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        B, H, T, D = q.shape
+        out = q.new_empty(B, T, H, D).transpose(1, 2)  # heads-last, as the caller's transpose + reshape wants
+        blocks, lses = [], []
+        for start in range(0, T, QUERY_BLOCK):
+            end = min(start + QUERY_BLOCK, T)
+            mask = _diagonal_mask(start, end, q.dtype, q.device)
+            block_out, lse = _flash_forward(q[:, :, start:end], k[:, :, :end], v[:, :, :end], 0.0, False, attn_mask=mask)
+            out[:, :, start:end] = block_out
+            blocks.append((start, end, mask))
+            lses.append(lse)
+        ctx.save_for_backward(q, k, v, out, *lses)
+        ctx.blocks = blocks
+        return out
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        q, k, v, out, *lses = ctx.saved_tensors
+        grad_q = q.new_empty(q.size(0), q.size(2), q.size(1), q.size(3)).transpose(1, 2)
+        grad_k = k.new_zeros(k.size(0), k.size(2), k.size(1), k.size(3)).transpose(1, 2)
+        grad_v = torch.zeros_like(grad_k)
+        for (start, end, mask), lse in zip(ctx.blocks, lses):
+            block_q, block_k, block_v = _flash_backward(
+                grad[:, :, start:end], q[:, :, start:end], k[:, :, :end], v[:, :, :end], out[:, :, start:end], lse,
+                0.0, False, attn_mask=mask,
+            )
+            grad_q[:, :, start:end] = block_q
+            grad_k[:, :, :end] += block_k  # every later block sees these keys too
+            grad_v[:, :, :end] += block_v
+        return grad_q, grad_k, grad_v
+
+
+def causal_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """Causal self-attention without padding: (B, H, T, D) queries over (B, Hkv, T, D) keys and values."""
+    if q.device.type == "cpu" and q.dtype == torch.float32 and q.size(2) > QUERY_BLOCK and not torch.compiler.is_compiling():
+        return _BlockCausalAttention.apply(q, k, v)
+    return F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=k.size(1) != q.size(1))
 
 
 @dataclass
@@ -211,31 +376,30 @@ class Attention(nn.Module):
     ) -> torch.Tensor:
         B, T, _ = x.shape
         H, Hkv, D = self.n_head, self.n_kv_head, self.head_dim
-        if self.qkv_proj is None:
-            # (B, T, H*D) -> (B, H, T, D)
-            q = apply_rotary(self.q_proj(x).view(B, T, H, D).transpose(1, 2), cos, sin)
-            k = apply_rotary(self.k_proj(x).view(B, T, Hkv, D).transpose(1, 2), cos, sin)
-            v = self.v_proj(x).view(B, T, Hkv, D).transpose(1, 2)
+        if self.qkv_proj is not None:  # fused for inference by fuse_projections
+            qkv = self.qkv_proj(x)
+        elif type(self.q_proj) is type(self.k_proj) is type(self.v_proj) is Linear and self.q_proj.trains_on_onednn(x):
+            # Float32 CPU training: q, k and v as one matmul (one grad-x matmul, no adds).
+            qkv = _OneDNNLinear.apply(x, torch.cat([self.q_proj.weight, self.k_proj.weight, self.v_proj.weight]))
         else:
-            qkv = self.qkv_proj(x).view(B, T, H + 2 * Hkv, D).transpose(1, 2)  # -> (B, H + 2 Hkv, T, D)
-            qk = apply_rotary(qkv[:, : H + Hkv], cos, sin)  # q and k in one rotation: half the ops per token
-            q, k, v = qk[:, :H], qk[:, H:], qkv[:, H + Hkv :]
+            qkv = torch.cat([self.q_proj(x), self.k_proj(x), self.v_proj(x)], dim=-1)
+        q, k, v = split_qkv(qkv.view(B, T, H + 2 * Hkv, D), cos, sin, H)  # each (B, heads, T, D)
         if cache is not None:
             if cache.keys.dtype != k.dtype:  # e.g. a bf16 cache under float32 weights
                 k, v = cache.update(self.layer_index, start_pos, k.to(cache.keys.dtype), v.to(cache.keys.dtype))
                 k, v = k.to(q.dtype), v.to(q.dtype)
             else:
                 k, v = cache.update(self.layer_index, start_pos, k, v)
-        # Without a mask, a multi-token call is a plain causal prefill (SDPA's fused path) and a single token
-        # attends to everything cached; every other case (padding, chunked prefill) arrives with a mask.
-        is_causal = mask is None and T > 1
-        y = F.scaled_dot_product_attention(
-            q, k, v,
-            attn_mask=mask,
-            is_causal=is_causal,
-            dropout_p=self.dropout if self.training else 0.0,
-            enable_gqa=self.n_kv_head != self.n_head,
-        )
+        # Without a mask, a multi-token call is a plain causal prefill and a single token attends to everything
+        # cached; every other case (padding, chunked prefill) arrives with a mask.
+        dropout = self.dropout if self.training else 0.0
+        if mask is None and T > 1 and dropout == 0.0:
+            y = causal_attention(q, k, v)
+        else:
+            y = F.scaled_dot_product_attention(
+                q, k, v, attn_mask=mask, is_causal=mask is None and T > 1, dropout_p=dropout,
+                enable_gqa=self.n_kv_head != self.n_head,
+            )
         y = y.transpose(1, 2).reshape(B, T, H * D)  # (B, H, T, D) -> (B, T, H*D)
         return self.o_proj(y)
 
@@ -254,11 +418,13 @@ class MLP(nn.Module):
         self.gate_proj = self.up_proj = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.gate_up_proj is None:
-            gate, up = self.gate_proj(x), self.up_proj(x)
-        else:
-            gate, up = self.gate_up_proj(x).chunk(2, dim=-1)  # (B, T, 2 I) -> 2 x (B, T, I)
-        return self.down_proj(F.silu(gate) * up)
+        if self.gate_up_proj is not None:
+            return self.down_proj(swiglu(self.gate_up_proj(x)))  # (B, T, 2 I) -> (B, T, I)
+        if type(self.gate_proj) is type(self.up_proj) is Linear and self.gate_proj.trains_on_onednn(x):
+            # Float32 CPU training: gate and up as one matmul (one grad-x matmul, no add), and _SwiGLU's backward.
+            gate_up = _OneDNNLinear.apply(x, torch.cat([self.gate_proj.weight, self.up_proj.weight]))
+            return self.down_proj(_SwiGLU.apply(gate_up))
+        return self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))
 
 
 class Block(nn.Module):
