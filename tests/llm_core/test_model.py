@@ -321,7 +321,9 @@ def test_training_loss_and_gradients_match_transformers_llama():
         rope_theta=config.rope_theta, rms_norm_eps=config.norm_eps, tie_word_embeddings=True,
         attn_implementation="eager",
     )).train()
-    ours_by_reference_name = {("" if name == "lm_head.weight" else "model.") + name: p for name, p in model.named_parameters()}
+    ours_by_reference_name = {
+        ("" if name == "lm_head.weight" else "model.") + name: p for name, p in model.named_parameters()
+    }
     reference.load_state_dict({name: ours_by_reference_name[name].detach() for name, _ in reference.named_parameters()},
                               strict=False)
     ids = torch.randint(0, config.vocab_size, (2, 3 * QUERY_BLOCK // 2 + 5), generator=torch.Generator().manual_seed(0))
