@@ -70,6 +70,15 @@ class Linear(nn.Linear):
         return F.linear(x, self.weight, self.bias)
 
 
+def stacked_training_matmul(x: torch.Tensor, linears: tuple[nn.Module, ...]) -> torch.Tensor | None:
+    """x times the stacked weights of linears as one oneDNN matmul (one grad-x matmul instead of several plus
+    their adds), where every one is a plain Linear that would train on oneDNN by itself (LoRA layers keep their
+    own forward); None elsewhere."""
+    if all(type(linear) is Linear and linear.trains_on_onednn(x) for linear in linears):
+        return _OneDNNLinear.apply(x, torch.cat([linear.weight for linear in linears]))
+    return None
+
+
 class _LinearCrossEntropy(torch.autograd.Function):
     """Mean next-token cross-entropy of the logits x W^T, with its gradients computed in the forward.
 
@@ -381,11 +390,10 @@ class Attention(nn.Module):
         H, Hkv, D = self.n_head, self.n_kv_head, self.head_dim
         if self.qkv_proj is not None:  # fused for inference by fuse_projections
             qkv = self.qkv_proj(x)
-        elif type(self.q_proj) is type(self.k_proj) is type(self.v_proj) is Linear and self.q_proj.trains_on_onednn(x):
-            # Float32 CPU training: q, k and v as one matmul (one grad-x matmul, no adds).
-            qkv = _OneDNNLinear.apply(x, torch.cat([self.q_proj.weight, self.k_proj.weight, self.v_proj.weight]))
         else:
-            qkv = torch.cat([self.q_proj(x), self.k_proj(x), self.v_proj(x)], dim=-1)
+            qkv = stacked_training_matmul(x, (self.q_proj, self.k_proj, self.v_proj))  # float32 CPU training
+            if qkv is None:
+                qkv = torch.cat([self.q_proj(x), self.k_proj(x), self.v_proj(x)], dim=-1)
         q, k, v = split_qkv(qkv.view(B, T, H + 2 * Hkv, D), cos, sin, H)  # each (B, heads, T, D)
         if cache is not None:
             if cache.keys.dtype != k.dtype:  # e.g. a bf16 cache under float32 weights
@@ -423,9 +431,8 @@ class MLP(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.gate_up_proj is not None:
             return self.down_proj(swiglu(self.gate_up_proj(x)))  # (B, T, 2 I) -> (B, T, I)
-        if type(self.gate_proj) is type(self.up_proj) is Linear and self.gate_proj.trains_on_onednn(x):
-            # Float32 CPU training: gate and up as one matmul (one grad-x matmul, no add), and _SwiGLU's backward.
-            gate_up = _OneDNNLinear.apply(x, torch.cat([self.gate_proj.weight, self.up_proj.weight]))
+        gate_up = stacked_training_matmul(x, (self.gate_proj, self.up_proj))  # float32 CPU training
+        if gate_up is not None:
             return self.down_proj(_SwiGLU.apply(gate_up))
         return self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))
 
